@@ -1,0 +1,104 @@
+/*
+ * storage.h: the one asynchronous interface for everything that outlives a
+ * connection. Features never speak SQL; they call these functions.
+ *
+ * Every request is queued and answered later by calling its callback on the
+ * event loop the storage was opened with (never from inside the call that
+ * queued it). Data handed to a callback is valid only during the callback.
+ * Requests are executed in the order they were made. Writes are batched into
+ * group commits: a write's callback runs only after the transaction holding it
+ * is durable on disk, so anything acknowledged from a callback survives a
+ * crash or kill -9.
+ *
+ * The caller guarantees that ud stays valid until its callback has run
+ * (sessions hold a reference while a request is pending).
+ *
+ * Backends: "sqlite" (embedded default, data_dir/canto.db, WAL).
+ */
+#ifndef CANTO_STORAGE_H
+#define CANTO_STORAGE_H
+
+#include <uv.h>
+
+#include "canto/buf.h"
+#include "canto/common.h"
+#include "canto/scram.h"
+
+struct canto_storage;
+
+struct canto_storage_options {
+    const char *backend;  /* "sqlite" */
+    const char *data_dir; /* directory for the database; created if missing */
+};
+
+/* Open (creating or migrating the schema). Returns CANTO_OK, or CANTO_ERROR
+ * with a message in err. */
+int canto_storage_open(uv_loop_t *loop, const struct canto_storage_options *opts,
+                       struct canto_storage **out, struct canto_buf *err);
+/* Finish every queued request (their callbacks run), then close. Must be
+ * called on the loop thread while the loop is not inside a storage callback.
+ * It runs the loop internally until the queue is empty. */
+void canto_storage_close(struct canto_storage *s);
+
+/* Completion with just a result code. */
+typedef void (*canto_storage_done_cb)(void *ud, int rc);
+
+/* --- accounts ------------------------------------------------------------- */
+
+/* rc: CANTO_OK with n credentials (one per hash stored), CANTO_NOTFOUND, CANTO_ERROR. */
+typedef void (*canto_storage_creds_cb)(void *ud, int rc, const struct canto_scram_cred *creds,
+                                       size_t n);
+void canto_storage_account_get_creds(struct canto_storage *s, const char *host, const char *user,
+                                     canto_storage_creds_cb cb, void *ud);
+/* rc: CANTO_OK, CANTO_CONFLICT (exists), CANTO_ERROR. */
+void canto_storage_account_create(struct canto_storage *s, const char *host, const char *user,
+                                  const struct canto_scram_cred *creds, size_t n,
+                                  canto_storage_done_cb cb, void *ud);
+/* Replace all credentials. rc: CANTO_OK, CANTO_NOTFOUND, CANTO_ERROR. */
+void canto_storage_account_set_creds(struct canto_storage *s, const char *host, const char *user,
+                                     const struct canto_scram_cred *creds, size_t n,
+                                     canto_storage_done_cb cb, void *ud);
+/* Delete the account and everything stored for it. rc: CANTO_OK, CANTO_NOTFOUND. */
+void canto_storage_account_delete(struct canto_storage *s, const char *host, const char *user,
+                                  canto_storage_done_cb cb, void *ud);
+/* rc: CANTO_OK if it exists, CANTO_NOTFOUND if not. */
+void canto_storage_account_exists(struct canto_storage *s, const char *host, const char *user,
+                                  canto_storage_done_cb cb, void *ud);
+/* Bare JIDs of all accounts of host (host NULL: every host), sorted. */
+typedef void (*canto_storage_list_cb)(void *ud, int rc, const char *const *items, size_t n);
+void canto_storage_account_list(struct canto_storage *s, const char *host,
+                                canto_storage_list_cb cb, void *ud);
+
+/* --- offline messages (XEP-0160) ------------------------------------------ */
+
+struct canto_offline_msg {
+    int64_t id;      /* increasing per store */
+    const char *xml; /* the stanza as stored (with its delay stamp) */
+    size_t len;
+};
+
+/* Store one message for user@host unless it already has limit messages.
+ * rc: CANTO_OK (durable), CANTO_LIMIT (full), CANTO_NOTFOUND (no such
+ * account), CANTO_ERROR. */
+void canto_storage_offline_store(struct canto_storage *s, const char *host, const char *user,
+                                 const char *xml, size_t len, unsigned limit,
+                                 canto_storage_done_cb cb, void *ud);
+/* All stored messages, oldest first (at most limit of them). */
+typedef void (*canto_storage_offline_cb)(void *ud, int rc, const struct canto_offline_msg *msgs,
+                                         size_t n);
+void canto_storage_offline_fetch(struct canto_storage *s, const char *host, const char *user,
+                                 unsigned limit, canto_storage_offline_cb cb, void *ud);
+/* Delete messages with id <= up_to_id. cb may be NULL. */
+void canto_storage_offline_delete(struct canto_storage *s, const char *host, const char *user,
+                                  int64_t up_to_id, canto_storage_done_cb cb, void *ud);
+/* Number of stored messages (rc OK, count in *count during the callback via
+ * the list cb's n). */
+void canto_storage_offline_count(struct canto_storage *s, const char *host, const char *user,
+                                 canto_storage_list_cb cb, void *ud);
+
+/* --- ordering --------------------------------------------------------------- */
+
+/* cb runs once every request queued before it is complete and durable. */
+void canto_storage_barrier(struct canto_storage *s, canto_storage_done_cb cb, void *ud);
+
+#endif
