@@ -93,6 +93,14 @@ int canto_scram_server_first(struct canto_scram_server *s, const struct canto_sc
 int canto_scram_server_final(struct canto_scram_server *s, const char *msg, size_t len,
                              struct canto_buf *out);
 
+/* For tests only: use server_nonce_part (printable ASCII without ',', copied)
+ * instead of random bytes as the server's part of the nonce, so that the
+ * exchanges of RFC 5802 and RFC 7677 can be replayed byte for byte. Call it
+ * before canto_scram_server_first. Never call it outside tests: a predictable
+ * nonce makes the exchange replayable. */
+void canto_scram_server_set_nonce_for_test(struct canto_scram_server *s,
+                                           const char *server_nonce_part);
+
 /* SASLprep a string (RFC 4013) into a malloc'd string; NULL if prohibited. */
 char *canto_saslprep(const char *s);
 

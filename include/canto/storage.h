@@ -13,6 +13,11 @@
  * The caller guarantees that ud stays valid until its callback has run
  * (sessions hold a reference while a request is pending).
  *
+ * Any request may also complete with CANTO_INVALID when its arguments are
+ * malformed (a NULL or empty host or user, ill-formed credentials); like
+ * every other result, that arrives through the callback, later. All these
+ * functions are called on the loop thread. See docs/internals/storage.md.
+ *
  * Backends: "sqlite" (embedded default, data_dir/canto.db, WAL).
  */
 #ifndef CANTO_STORAGE_H
@@ -27,7 +32,7 @@
 struct canto_storage;
 
 struct canto_storage_options {
-    const char *backend;  /* "sqlite" */
+    const char *backend;  /* "sqlite"; NULL means the default, "sqlite" */
     const char *data_dir; /* directory for the database; created if missing */
 };
 
@@ -64,7 +69,8 @@ void canto_storage_account_delete(struct canto_storage *s, const char *host, con
 /* rc: CANTO_OK if it exists, CANTO_NOTFOUND if not. */
 void canto_storage_account_exists(struct canto_storage *s, const char *host, const char *user,
                                   canto_storage_done_cb cb, void *ud);
-/* Bare JIDs of all accounts of host (host NULL: every host), sorted. */
+/* Bare JIDs of all accounts of host (host NULL: every host), sorted in the
+ * byte order of the "user@host" strings. */
 typedef void (*canto_storage_list_cb)(void *ud, int rc, const char *const *items, size_t n);
 void canto_storage_account_list(struct canto_storage *s, const char *host,
                                 canto_storage_list_cb cb, void *ud);
@@ -83,7 +89,8 @@ struct canto_offline_msg {
 void canto_storage_offline_store(struct canto_storage *s, const char *host, const char *user,
                                  const char *xml, size_t len, unsigned limit,
                                  canto_storage_done_cb cb, void *ud);
-/* All stored messages, oldest first (at most limit of them). */
+/* All stored messages, oldest first (at most limit of them). An unknown
+ * account has none: CANTO_OK with n 0. */
 typedef void (*canto_storage_offline_cb)(void *ud, int rc, const struct canto_offline_msg *msgs,
                                          size_t n);
 void canto_storage_offline_fetch(struct canto_storage *s, const char *host, const char *user,
@@ -92,7 +99,7 @@ void canto_storage_offline_fetch(struct canto_storage *s, const char *host, cons
 void canto_storage_offline_delete(struct canto_storage *s, const char *host, const char *user,
                                   int64_t up_to_id, canto_storage_done_cb cb, void *ud);
 /* Number of stored messages (rc OK, count in *count during the callback via
- * the list cb's n). */
+ * the list cb's n; items is NULL). An unknown account has 0. */
 void canto_storage_offline_count(struct canto_storage *s, const char *host, const char *user,
                                  canto_storage_list_cb cb, void *ud);
 

@@ -156,9 +156,16 @@ int canto_xml_parser_feed(struct canto_xml_parser *p, const char *data, size_t l
 enum canto_xml_error canto_xml_parser_error(const struct canto_xml_parser *p);
 /* True if a callback returned non-OK during the last feed. */
 bool canto_xml_parser_stopped(const struct canto_xml_parser *p);
+/* The default namespace declared on the stream header (the content
+ * namespace: "jabber:client", "jabber:server" ...; "" if it declared none),
+ * or NULL before the header was read. Valid until reset or free; the xmpp
+ * layer checks it to answer invalid-namespace. */
+const char *canto_xml_parser_stream_ns(const struct canto_xml_parser *p);
 /* Start over for a new stream (after STARTTLS or SASL success). Must not be
  * called from inside a parser callback; call it after feed returns. */
 void canto_xml_parser_reset(struct canto_xml_parser *p);
+/* Free the parser and any partial stanza. NULL is fine. Not from inside a
+ * parser callback either. */
 void canto_xml_parser_free(struct canto_xml_parser *p);
 /* Name of an error for logs. */
 const char *canto_xml_error_str(enum canto_xml_error err);

@@ -1,0 +1,17 @@
+/*
+ * c2s.h: client-to-server streams (RFC 6120) over a TCP connection: stream
+ * header and features, STARTTLS, SASL, resource binding, then stanzas to the
+ * router. The stream layer is where a client's from is stamped.
+ */
+#ifndef CANTO_C2S_H
+#define CANTO_C2S_H
+
+struct canto_server;
+struct canto_listener;
+
+/* Accept one pending connection on listener l. */
+void canto_c2s_accept(struct canto_listener *l);
+/* Close every c2s stream with a stream error (e.g. "system-shutdown"). */
+void canto_c2s_close_all(struct canto_server *srv, const char *condition);
+
+#endif

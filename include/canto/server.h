@@ -1,0 +1,83 @@
+/*
+ * server.h: struct canto_server, the one owner of all mutable state (no
+ * globals), and struct canto_host, a virtual host with its module instances,
+ * hook chains and iq handlers.
+ */
+#ifndef CANTO_SERVER_H
+#define CANTO_SERVER_H
+
+#include <uv.h>
+
+#include "canto/config.h"
+#include "canto/hashmap.h"
+#include "canto/module.h"
+#include "canto/net.h"
+#include "canto/storage.h"
+
+struct canto_server;
+struct canto_c2s;
+
+struct canto_hook_entry {
+    int priority;
+    canto_hook_fn fn;
+    struct canto_module_inst *mi;
+};
+
+struct canto_hook_chain {
+    struct canto_hook_entry *entries; /* sorted, highest priority first */
+    size_t n;
+};
+
+struct canto_host {
+    char *name;                                      /* prepared domain */
+    struct canto_server *server;
+    struct canto_module_inst *modules;               /* one per loaded module */
+    size_t nmodules;
+    struct canto_hook_chain hooks[CANTO_HOOK_COUNT];
+    struct canto_hashmap iqs;                        /* "get ns" -> struct canto_iq_entry */
+    char *caps_ver;                                  /* XEP-0115 verification string */
+};
+
+struct canto_listener {
+    uv_tcp_t tcp;
+    struct canto_server *server;
+    const struct canto_listen_config *cfg;
+};
+
+struct canto_server {
+    uv_loop_t *loop;
+    struct canto_config *cfg;            /* owned */
+    struct canto_storage *storage;
+    struct canto_tls *tls;
+    struct canto_host *hosts;
+    size_t nhosts;
+    struct canto_listener *listeners;
+    size_t nlisteners;
+    size_t listeners_open;               /* handles not yet closed at stop */
+    struct canto_hashmap users;          /* bare JID -> struct canto_user */
+    struct canto_c2s *c2s_list;          /* every c2s connection (for shutdown) */
+    struct canto_net_buffers *netbufs;   /* shared read buffers of this loop */
+    struct canto_conn_limits c2s_limits;
+    unsigned char fake_secret[32];       /* SCRAM salts for unknown users */
+    uint64_t next_stream_id;
+    bool stopping;
+};
+
+/* Set up everything that can fail before listening: storage, TLS, modules.
+ * Takes ownership of cfg. CANTO_ERROR with a message in err. */
+int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_config *cfg,
+                      struct canto_buf *err);
+/* Bind the listeners. CANTO_ERROR with "FILE:LINE: listen[i]: ..." in err. */
+int canto_server_listen(struct canto_server *srv, struct canto_buf *err);
+/* Stop accepting, close every session with system-shutdown. The loop ends
+ * when everything is closed; then call canto_server_free. */
+void canto_server_stop(struct canto_server *srv);
+void canto_server_free(struct canto_server *srv);
+
+/* The served host with this prepared name, or NULL. */
+struct canto_host *canto_server_host(struct canto_server *srv, const char *name);
+
+/* A fresh unique stream id / random token (hex, into out of size >= 17). */
+void canto_server_new_id(struct canto_server *srv, char *out, size_t size);
+
+#endif

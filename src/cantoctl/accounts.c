@@ -1,0 +1,335 @@
+/*
+ * accounts.c: cantoctl's account commands: adduser, deluser, passwd, users.
+ *
+ * They talk to the storage directly, through the same asynchronous API the
+ * server uses, on a private libuv loop: a command queues its request, runs
+ * the loop until the callback has fired, and closes the storage. SQLite in
+ * WAL mode with a busy timeout (the storage's business) lets this work
+ * whether or not cantod has the same database open.
+ *
+ * Accounts hold SCRAM credentials for SHA-1, SHA-256 and SHA-512, derived
+ * here from the password, which is wiped as soon as they exist; the
+ * password itself is never stored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "canto/jid.h"
+#include "canto/scram.h"
+#include "canto/storage.h"
+#include "cantoctl/cantoctl.h"
+
+/* A private loop with the storage opened on it. */
+struct store {
+    uv_loop_t loop;
+    struct canto_storage *st;
+};
+
+/* The result of one request, filled by its callback. */
+struct wait {
+    bool done;
+    int rc;
+};
+
+static int store_open(struct cantoctl *ctl, struct store *s)
+{
+    struct canto_buf err = {0};
+    struct canto_storage_options opts = {
+        .backend = ctl->cfg.storage_backend,
+        .data_dir = ctl->cfg.data_dir,
+    };
+    int rc = uv_loop_init(&s->loop);
+    if (rc != 0)
+        return cantoctl_fail("cannot create an event loop: %s (check the system's limits)",
+                             uv_strerror(rc));
+    if (canto_storage_open(&s->loop, &opts, &s->st, &err) != CANTO_OK) {
+        cantoctl_fail("cannot open the storage in %s: %s (check data_dir and its permissions; "
+                      "run cantoctl as the user cantod runs as)",
+                      ctl->cfg.data_dir, err.data ? err.data : "unknown error");
+        canto_buf_free(&err);
+        uv_loop_close(&s->loop);
+        return CANTOCTL_EXIT_FAIL;
+    }
+    canto_buf_free(&err);
+    return CANTOCTL_EXIT_OK;
+}
+
+/* Closing runs the queued requests' callbacks (storage.h), then the loop
+ * is run once more so that the storage's handle close callbacks complete
+ * before the loop is closed. */
+static void store_close(struct store *s)
+{
+    canto_storage_close(s->st);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->loop) != 0)
+        fprintf(stderr, "cantoctl: warning: the event loop still had handles at exit\n");
+}
+
+/* Runs the loop until w's callback has fired. Why a loop of UV_RUN_ONCE
+ * rather than one UV_RUN_DEFAULT: the storage may keep its wake-up handle
+ * referenced, so the loop would not end by itself. If the loop has nothing
+ * left that could call back, waiting longer is pointless. */
+static int store_wait(struct store *s, struct wait *w)
+{
+    while (!w->done) {
+        if (uv_run(&s->loop, UV_RUN_ONCE) == 0 && !w->done)
+            return cantoctl_fail("the storage did not answer (this is a bug; please report it)");
+    }
+    return CANTOCTL_EXIT_OK;
+}
+
+static void on_done(void *ud, int rc)
+{
+    struct wait *w = ud;
+    w->rc = rc;
+    w->done = true;
+}
+
+/* Lists the configured hosts, for error messages that say which exist. */
+static void append_hosts(struct canto_buf *b, const struct canto_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nhosts; i++)
+        canto_buf_appendf(b, "%s%s", i ? ", " : "", cfg->hosts[i]);
+}
+
+static int unknown_host(struct cantoctl *ctl, const char *host)
+{
+    struct canto_buf b = {0};
+    append_hosts(&b, &ctl->cfg);
+    cantoctl_fail("%s is not a host of this server (the hosts in %s are: %s)", host,
+                  ctl->config_path, b.data);
+    canto_buf_free(&b);
+    return CANTOCTL_EXIT_FAIL;
+}
+
+/* Parses an account's address: a localpart, one of the configured hosts,
+ * no resource. CANTOCTL_EXIT_OK with jid filled, else reported. */
+static int account_jid(struct cantoctl *ctl, const char *arg, struct canto_jid *jid)
+{
+    if (canto_jid_parse_str(jid, arg) != CANTO_OK)
+        return cantoctl_fail("\"%s\" is not a valid JID (give an address like user@%s)", arg,
+                             ctl->cfg.hosts[0]);
+    if (!jid->local) {
+        cantoctl_fail("\"%s\" has no user part (give an address like user@%s)", arg,
+                      jid->domain);
+        goto fail;
+    }
+    if (jid->resource) {
+        cantoctl_fail("\"%s\" has a resource (give the bare address %s)", arg, jid->bare);
+        goto fail;
+    }
+    if (!canto_config_has_host(&ctl->cfg, jid->domain)) {
+        unknown_host(ctl, jid->domain);
+        goto fail;
+    }
+    return CANTOCTL_EXIT_OK;
+fail:
+    canto_jid_free(jid);
+    return CANTOCTL_EXIT_FAIL;
+}
+
+/* SCRAM credentials for every hash from password. Why all three: a client
+ * picks the strongest mechanism it supports, and old clients only know
+ * SCRAM-SHA-1; an account lacking a hash cannot log in with that one. */
+static int make_creds(const char *password, struct canto_scram_cred creds[CANTO_HASH_COUNT])
+{
+    static const enum canto_hash hashes[CANTO_HASH_COUNT] = {CANTO_HASH_SHA1, CANTO_HASH_SHA256,
+                                                             CANTO_HASH_SHA512};
+    for (size_t i = 0; i < CANTO_HASH_COUNT; i++) {
+        int rc = canto_scram_cred_make(hashes[i], password, CANTO_SCRAM_DEFAULT_ITERATIONS,
+                                       &creds[i]);
+        if (rc == CANTO_INVALID)
+            return cantoctl_fail("the password contains characters that SASLprep forbids, "
+                                 "such as control characters (choose another password)");
+        if (rc != CANTO_OK)
+            return cantoctl_fail("cannot derive the credentials: %s (this is a bug; please "
+                                 "report it)",
+                                 canto_rc_str(rc));
+    }
+    return CANTOCTL_EXIT_OK;
+}
+
+/* Asks whether the account exists; CANTO_OK, CANTO_NOTFOUND or an error
+ * already reported (CANTO_ERROR). */
+static int account_exists(struct store *s, const struct canto_jid *jid)
+{
+    struct wait w = {0};
+    canto_storage_account_exists(s->st, jid->domain, jid->local, on_done, &w);
+    if (store_wait(s, &w) != CANTOCTL_EXIT_OK)
+        return CANTO_ERROR;
+    if (w.rc != CANTO_OK && w.rc != CANTO_NOTFOUND) {
+        cantoctl_fail("cannot look up %s: %s (check the server's log and data_dir)", jid->bare,
+                      canto_rc_str(w.rc));
+        return CANTO_ERROR;
+    }
+    return w.rc;
+}
+
+/* adduser and passwd differ only in the final request and how its result
+ * reads; the rest (checking the account first so that nobody types a
+ * password for nothing, reading it, deriving the keys) is shared. */
+static int set_password(struct cantoctl *ctl, bool create)
+{
+    struct canto_jid jid;
+    struct store s;
+    struct canto_scram_cred creds[CANTO_HASH_COUNT];
+    char *password = NULL;
+    int rc = CANTOCTL_EXIT_FAIL;
+
+    memset(creds, 0, sizeof creds);
+    if (account_jid(ctl, ctl->argv[0], &jid) != CANTOCTL_EXIT_OK) {
+        if (ctl->argc > 1)
+            canto_wipe(ctl->argv[1], strlen(ctl->argv[1]));
+        return CANTOCTL_EXIT_FAIL;
+    }
+    if (store_open(ctl, &s) != CANTOCTL_EXIT_OK) {
+        if (ctl->argc > 1)
+            canto_wipe(ctl->argv[1], strlen(ctl->argv[1]));
+        canto_jid_free(&jid);
+        return CANTOCTL_EXIT_FAIL;
+    }
+
+    int exists = account_exists(&s, &jid);
+    if (exists == CANTO_ERROR)
+        goto done;
+    if (create && exists == CANTO_OK) {
+        cantoctl_fail("%s exists already", jid.bare);
+        goto done;
+    }
+    if (!create && exists == CANTO_NOTFOUND) {
+        cantoctl_fail("there is no user %s (create it with cantoctl adduser)", jid.bare);
+        goto done;
+    }
+
+    password = cantoctl_password(ctl->argc > 1 ? ctl->argv[1] : NULL, jid.bare);
+    if (!password)
+        goto done;
+    int made = make_creds(password, creds);
+    canto_free_secret(password);
+    password = NULL;
+    if (made != CANTOCTL_EXIT_OK)
+        goto done;
+
+    struct wait w = {0};
+    if (create)
+        canto_storage_account_create(s.st, jid.domain, jid.local, creds, CANTO_HASH_COUNT,
+                                     on_done, &w);
+    else
+        canto_storage_account_set_creds(s.st, jid.domain, jid.local, creds, CANTO_HASH_COUNT,
+                                        on_done, &w);
+    if (store_wait(&s, &w) != CANTOCTL_EXIT_OK)
+        goto done;
+    switch (w.rc) {
+    case CANTO_OK:
+        printf(create ? "created %s\n" : "changed the password of %s\n", jid.bare);
+        rc = CANTOCTL_EXIT_OK;
+        break;
+    case CANTO_CONFLICT:
+        cantoctl_fail("%s exists already", jid.bare);
+        break;
+    case CANTO_NOTFOUND:
+        cantoctl_fail("there is no user %s (create it with cantoctl adduser)", jid.bare);
+        break;
+    default:
+        cantoctl_fail("cannot store the account %s: %s (check the server's log and data_dir)",
+                      jid.bare, canto_rc_str(w.rc));
+        break;
+    }
+done:
+    if (ctl->argc > 1)
+        canto_wipe(ctl->argv[1], strlen(ctl->argv[1]));
+    canto_wipe(creds, sizeof creds);
+    store_close(&s);
+    canto_jid_free(&jid);
+    return rc;
+}
+
+int cantoctl_adduser(struct cantoctl *ctl)
+{
+    return set_password(ctl, true);
+}
+
+int cantoctl_passwd(struct cantoctl *ctl)
+{
+    return set_password(ctl, false);
+}
+
+int cantoctl_deluser(struct cantoctl *ctl)
+{
+    struct canto_jid jid;
+    struct store s;
+    struct wait w = {0};
+    int rc = CANTOCTL_EXIT_FAIL;
+
+    if (account_jid(ctl, ctl->argv[0], &jid) != CANTOCTL_EXIT_OK)
+        return CANTOCTL_EXIT_FAIL;
+    if (store_open(ctl, &s) != CANTOCTL_EXIT_OK) {
+        canto_jid_free(&jid);
+        return CANTOCTL_EXIT_FAIL;
+    }
+    canto_storage_account_delete(s.st, jid.domain, jid.local, on_done, &w);
+    if (store_wait(&s, &w) == CANTOCTL_EXIT_OK) {
+        if (w.rc == CANTO_OK) {
+            printf("deleted %s\n", jid.bare);
+            rc = CANTOCTL_EXIT_OK;
+        } else if (w.rc == CANTO_NOTFOUND) {
+            cantoctl_fail("there is no user %s (see cantoctl users)", jid.bare);
+        } else {
+            cantoctl_fail("cannot delete %s: %s (check the server's log and data_dir)",
+                          jid.bare, canto_rc_str(w.rc));
+        }
+    }
+    store_close(&s);
+    canto_jid_free(&jid);
+    return rc;
+}
+
+/* The list is printed from inside the callback: its items are only valid
+ * there (storage.h). */
+static void on_list(void *ud, int rc, const char *const *items, size_t n)
+{
+    struct wait *w = ud;
+    w->rc = rc;
+    w->done = true;
+    if (rc != CANTO_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        printf("%s\n", items[i]);
+}
+
+int cantoctl_users(struct cantoctl *ctl)
+{
+    struct store s;
+    struct wait w = {0};
+    char *host = NULL;
+    int rc = CANTOCTL_EXIT_FAIL;
+
+    if (ctl->argc > 0) {
+        host = canto_jid_prep_domain(ctl->argv[0]);
+        if (!host)
+            return cantoctl_fail("\"%s\" is not a valid host name (give one of the hosts in %s)",
+                                 ctl->argv[0], ctl->config_path);
+        if (!canto_config_has_host(&ctl->cfg, host)) {
+            unknown_host(ctl, host);
+            free(host);
+            return CANTOCTL_EXIT_FAIL;
+        }
+    }
+    if (store_open(ctl, &s) != CANTOCTL_EXIT_OK) {
+        free(host);
+        return CANTOCTL_EXIT_FAIL;
+    }
+    canto_storage_account_list(s.st, host, on_list, &w);
+    if (store_wait(&s, &w) == CANTOCTL_EXIT_OK) {
+        if (w.rc == CANTO_OK)
+            rc = CANTOCTL_EXIT_OK;
+        else
+            cantoctl_fail("cannot list the accounts: %s (check the server's log and data_dir)",
+                          canto_rc_str(w.rc));
+    }
+    store_close(&s);
+    free(host);
+    return rc;
+}

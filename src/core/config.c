@@ -1,0 +1,926 @@
+/*
+ * config.c: loading and validating the YAML configuration (config.h).
+ *
+ * The file is parsed with libyaml's document API, so that every node carries
+ * the line it came from, and then walked against a schema: each mapping the
+ * server knows is described by a table of keys (name, handler, required),
+ * in the manner of nginx's directive tables. A handler checks one value's
+ * type and range and stores it into struct canto_config. Anything the tables
+ * do not name is an error, never silently ignored, because a misspelt key
+ * that is ignored is a setting the operator believes in and does not have.
+ *
+ * Validation does not stop at the first problem: every error is collected
+ * as "FILE:LINE: dotted.key.path: what is wrong" and handed to the caller
+ * sorted by line, so one run shows the operator everything to fix. Only when no error was found is
+ * the result handed over; otherwise it is freed and the struct zeroed.
+ *
+ * Paths in the file (data_dir, certificates, keys) are resolved against the
+ * directory of the configuration file and stored absolute, so the server may
+ * change its working directory later without their meaning changing.
+ *
+ * No global state: everything lives in a struct loader on the stack of
+ * canto_config_load.
+ */
+#include "canto/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "canto/jid.h"
+
+/* One error found, kept until the end so that all can be sorted by line. */
+struct error_line {
+    int line;
+    size_t seq;  /* discovery order, to keep the sort stable */
+    char *text;  /* "FILE:LINE: path: message\n" */
+};
+
+/* The state of one load: the document, where errors go, what is built. */
+struct loader {
+    const char *file;           /* the path as the caller gave it, for messages */
+    char *dir;                  /* absolute directory of the file, for relative paths */
+    yaml_document_t *doc;       /* the parsed document */
+    struct canto_buf *err;      /* where the sorted errors go at the end */
+    struct error_line *errors;  /* errors found so far, in discovery order */
+    size_t nerrors;             /* how many */
+    struct canto_config *cfg;   /* what is being filled */
+    bool have_tls;              /* a tls: section was present */
+    int listen_line;            /* line of the listen: key, for "tls is required" */
+};
+
+struct key_spec;
+
+/* A handler for one key: path is the key's dotted path, key and value its
+ * nodes, target what the enclosing walk fills, spec the table entry. */
+typedef void (*key_handler)(struct loader *ld, const char *path, const yaml_node_t *key,
+                            const yaml_node_t *value, void *target, const struct key_spec *spec);
+
+/* One entry of a mapping's schema. */
+struct key_spec {
+    const char *name;     /* the key as written in the file */
+    key_handler fn;       /* checks and stores the value */
+    bool required;        /* missing is an error */
+    const void *arg;      /* handler-specific data (limits: the bounds) */
+};
+
+static int line_of(const yaml_node_t *node)
+{
+    return node ? (int)node->start_mark.line + 1 : 1;
+}
+
+/* Records one "FILE:LINE: path: message" line (no path part when path is
+ * empty). */
+static void vfail(struct loader *ld, int line, const char *path, const char *fmt, va_list ap)
+{
+    struct canto_buf b = {0};
+    canto_buf_appendf(&b, "%s:%d: ", ld->file, line);
+    if (path && *path)
+        canto_buf_appendf(&b, "%s: ", path);
+    canto_buf_vappendf(&b, fmt, ap);
+    canto_buf_append_char(&b, '\n');
+    ld->errors = canto_xrealloc(ld->errors, (ld->nerrors + 1) * sizeof *ld->errors);
+    ld->errors[ld->nerrors] = (struct error_line){line, ld->nerrors, canto_buf_steal(&b)};
+    ld->nerrors++;
+}
+
+/* An error about node; a node of NULL means the document had no node at all
+ * (an empty file): line 1. */
+static void failf(struct loader *ld, const yaml_node_t *node, const char *path, const char *fmt,
+                  ...) CANTO_PRINTF(4, 5);
+
+static void failf(struct loader *ld, const yaml_node_t *node, const char *path, const char *fmt,
+                  ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(ld, line_of(node), path, fmt, ap);
+    va_end(ap);
+}
+
+static void fail_line(struct loader *ld, int line, const char *path, const char *fmt, ...)
+    CANTO_PRINTF(4, 5);
+
+static void fail_line(struct loader *ld, int line, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(ld, line, path, fmt, ap);
+    va_end(ap);
+}
+
+/* Sets b to the dotted path of key under parent ("limits" + "max_depth").
+ * Paths are built in a reused buffer, not a fixed array, because a host
+ * name under tls.hosts may be up to 1023 bytes long. */
+static const char *key_path(struct canto_buf *b, const char *parent, const char *key)
+{
+    canto_buf_reset(b);
+    if (parent && *parent)
+        canto_buf_appendf(b, "%s.%s", parent, key);
+    else
+        canto_buf_append_str(b, key);
+    return b->data;
+}
+
+/* Sets b to the path of list entry i under parent ("listen[1]"). */
+static const char *index_path(struct canto_buf *b, const char *parent, size_t i)
+{
+    canto_buf_reset(b);
+    canto_buf_appendf(b, "%s[%zu]", parent, i);
+    return b->data;
+}
+
+static const char *scalar(const yaml_node_t *node)
+{
+    return (const char *)node->data.scalar.value;
+}
+
+/* YAML's null: an empty plain scalar (`key:` with nothing after it), "~" or
+ * "null". Optional sections accept it as "empty", so that an operator can
+ * comment out every entry of a section and keep its heading. */
+static bool is_null(const yaml_node_t *node)
+{
+    if (!node)
+        return true;
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = scalar(node);
+    return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* --- paths ------------------------------------------------------------------ */
+
+/* base (absolute) joined with p unless p is absolute, with ".", ".." and
+ * repeated slashes removed. Why lexical and not realpath(3): data_dir may not
+ * exist yet, and a certificate path is often a symlink that renewal re-points
+ * (certbot's live/), which a reload must follow again rather than keep the
+ * old target. Returns a malloc'd string. */
+static char *path_resolve(const char *base, const char *p)
+{
+    struct canto_buf full = {0};
+    if (p[0] != '/') {
+        canto_buf_append_str(&full, base);
+        canto_buf_append_char(&full, '/');
+    }
+    canto_buf_append_str(&full, p);
+
+    char *out = canto_xmalloc(full.len + 2);
+    size_t len = 0;
+    const char *s = full.data;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        const char *end = strchr(s, '/');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        if (n == 0 || (n == 1 && s[0] == '.')) {
+            /* nothing to add */
+        } else if (n == 2 && s[0] == '.' && s[1] == '.') {
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--;
+        } else {
+            out[len++] = '/';
+            memcpy(out + len, s, n);
+            len += n;
+        }
+        s += n;
+    }
+    if (len == 0)
+        out[len++] = '/';
+    out[len] = '\0';
+    canto_buf_free(&full);
+    return out;
+}
+
+/* The absolute directory holding path. CANTO_ERROR if the working directory
+ * cannot be determined (it was removed under us). */
+static int config_dir(const char *path, char **out)
+{
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return CANTO_ERROR;
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) {
+        dir = canto_xstrdup(".");
+    } else if (slash == path) {
+        dir = canto_xstrdup("/");
+    } else {
+        dir = canto_xstrndup(path, (size_t)(slash - path));
+    }
+    *out = path_resolve(cwd, dir);
+    free(dir);
+    free(cwd);
+    return CANTO_OK;
+}
+
+/* --- typed values ----------------------------------------------------------- */
+
+/* A non-empty string value, or NULL after reporting why not. */
+static const char *get_string(struct loader *ld, const char *path, const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE) {
+        failf(ld, node, path, "must be a string");
+        return NULL;
+    }
+    if (is_null(node) || node->data.scalar.length == 0) {
+        failf(ld, node, path, "must not be empty");
+        return NULL;
+    }
+    if (strlen(scalar(node)) != node->data.scalar.length) {
+        failf(ld, node, path, "must not contain NUL characters");
+        return NULL;
+    }
+    return scalar(node);
+}
+
+/* An integer in [min, max], or CANTO_INVALID after reporting it. */
+static int get_integer(struct loader *ld, const char *path, const yaml_node_t *node, long min,
+                       long max, long *out)
+{
+    if (node->type != YAML_SCALAR_NODE ||
+        canto_parse_long(scalar(node), min, max, out) != CANTO_OK ||
+        !(scalar(node)[0] >= '0' && scalar(node)[0] <= '9')) {
+        failf(ld, node, path, "must be an integer between %ld and %ld", min, max);
+        return CANTO_INVALID;
+    }
+    return CANTO_OK;
+}
+
+/* The index of the value in names, or -1 after reporting "must be one of". */
+static int get_choice(struct loader *ld, const char *path, const yaml_node_t *node,
+                      const char *const *names, size_t n)
+{
+    if (node->type == YAML_SCALAR_NODE) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(scalar(node), names[i]) == 0)
+                return (int)i;
+        }
+    }
+    struct canto_buf list = {0};
+    for (size_t i = 0; i < n; i++)
+        canto_buf_appendf(&list, "%s%s", i ? ", " : "", names[i]);
+    failf(ld, node, path, "must be one of %s", list.data);
+    canto_buf_free(&list);
+    return -1;
+}
+
+/* A readable regular file, resolved against the config's directory. The
+ * resolved path is returned (malloc'd) even when the file is unusable, so
+ * that the caller's struct looks the same either way; the error decides. */
+static char *get_file(struct loader *ld, const char *path, const yaml_node_t *node)
+{
+    const char *s = get_string(ld, path, node);
+    if (!s)
+        return NULL;
+    char *abs = path_resolve(ld->dir, s);
+    struct stat st;
+    if (access(abs, R_OK) != 0) {
+        failf(ld, node, path, "cannot read %s: %s", abs, strerror(errno));
+    } else if (stat(abs, &st) != 0) {
+        failf(ld, node, path, "cannot read %s: %s", abs, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        failf(ld, node, path, "cannot read %s: %s", abs, strerror(EISDIR));
+    } else if (!S_ISREG(st.st_mode)) {
+        failf(ld, node, path, "cannot read %s: not a regular file", abs);
+    }
+    return abs;
+}
+
+/* A prepared domain name (jid.h), or NULL after reporting it. "*." in front
+ * is allowed when wildcard is set (certificate names chosen by SNI). */
+static char *get_domain(struct loader *ld, const char *path, const yaml_node_t *node, const char *s,
+                        bool wildcard)
+{
+    bool star = wildcard && strncmp(s, "*.", 2) == 0;
+    const char *name = star ? s + 2 : s;
+    char *prep = strpbrk(name, "@/* \t") ? NULL : canto_jid_prep_domain(name);
+    if (!prep) {
+        failf(ld, node, path, "invalid domain name \"%s\"", s);
+        return NULL;
+    }
+    if (!star)
+        return prep;
+    struct canto_buf b = {0};
+    canto_buf_appendf(&b, "*.%s", prep);
+    free(prep);
+    return canto_buf_steal(&b);
+}
+
+/* --- the schema walker -------------------------------------------------------- */
+
+/* Checks that node is a mapping (or null, meaning empty), dispatches each key
+ * to its handler in specs, and reports unknown, duplicate and missing keys.
+ * Returns false if node was not a mapping at all (nothing was walked). */
+static bool walk_mapping(struct loader *ld, const char *path, const yaml_node_t *node,
+                         const struct key_spec *specs, size_t nspecs, void *target)
+{
+    const yaml_node_t *seen[16] = {0};
+    struct canto_buf child = {0};
+
+    if (nspecs > CANTO_ARRAY_LEN(seen))
+        abort(); /* a schema table grew past the walker: a programming error */
+    if (node && node->type != YAML_MAPPING_NODE && !is_null(node)) {
+        if (path && *path)
+            failf(ld, node, path, "must be a mapping");
+        else
+            failf(ld, node, NULL, "the top level must be a mapping of keys to values");
+        return false;
+    }
+    if (node && node->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
+             p < node->data.mapping.pairs.top; p++) {
+            const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+            const yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
+            if (k->type != YAML_SCALAR_NODE) {
+                failf(ld, k, path, "keys must be plain strings");
+                continue;
+            }
+            key_path(&child, path, scalar(k));
+            size_t i = 0;
+            while (i < nspecs && strcmp(specs[i].name, scalar(k)) != 0)
+                i++;
+            if (i == nspecs) {
+                failf(ld, k, child.data, "unknown key");
+                continue;
+            }
+            if (seen[i]) {
+                failf(ld, k, child.data, "duplicate key (first at line %d)", line_of(seen[i]));
+                continue;
+            }
+            seen[i] = k;
+            specs[i].fn(ld, child.data, k, v, target, &specs[i]);
+        }
+    }
+    for (size_t i = 0; i < nspecs; i++) {
+        if (specs[i].required && !seen[i]) {
+            key_path(&child, path, specs[i].name);
+            failf(ld, node, child.data, "required key is missing");
+        }
+    }
+    canto_buf_free(&child);
+    return true;
+}
+
+/* The value of key name in a mapping node, or NULL. */
+static const yaml_node_t *find_value(struct loader *ld, const yaml_node_t *map, const char *name)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    const yaml_node_pair_t *end = map->data.mapping.pairs.top;
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < end; p++) {
+        const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), name) == 0)
+            return yaml_document_get_node(ld->doc, p->value);
+    }
+    return NULL;
+}
+
+/* --- hosts, data_dir ----------------------------------------------------------- */
+
+/* hosts: a non-empty list of distinct domain names, stored prepared so that
+ * every later comparison with a JID's domain is a plain strcmp. */
+static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key,
+                     const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct canto_config *cfg = ld->cfg;
+    struct canto_buf item = {0};
+
+    if (value->type != YAML_SEQUENCE_NODE && !is_null(value)) {
+        failf(ld, value, path, "must be a list of host names");
+        return;
+    }
+    size_t n = is_null(value) ? 0
+                              : (size_t)(value->data.sequence.items.top -
+                                         value->data.sequence.items.start);
+    if (n == 0) {
+        failf(ld, value, path, "must list at least one host");
+        return;
+    }
+    cfg->hosts = canto_xcalloc(n, sizeof *cfg->hosts);
+    int *lines = canto_xcalloc(n, sizeof *lines);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *v = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
+        index_path(&item, path, i);
+        const char *s = get_string(ld, item.data, v);
+        char *prep = s ? get_domain(ld, item.data, v, s, false) : NULL;
+        if (!prep)
+            continue;
+        size_t j = 0;
+        while (j < cfg->nhosts && strcmp(cfg->hosts[j], prep) != 0)
+            j++;
+        if (j < cfg->nhosts) {
+            failf(ld, v, item.data, "duplicate host %s (first at line %d)", prep, lines[j]);
+            free(prep);
+            continue;
+        }
+        lines[cfg->nhosts] = line_of(v);
+        cfg->hosts[cfg->nhosts++] = prep;
+    }
+    free(lines);
+    canto_buf_free(&item);
+}
+
+static void on_data_dir(struct loader *ld, const char *path, const yaml_node_t *key,
+                        const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    const char *s = get_string(ld, path, value);
+    if (s)
+        ld->cfg->data_dir = path_resolve(ld->dir, s);
+}
+
+/* --- tls ------------------------------------------------------------------------ */
+
+static void on_cert_file(struct loader *ld, const char *path, const yaml_node_t *key,
+                         const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct canto_cert_config *cert = &ld->cfg->certs[*(const size_t *)target];
+    cert->line = line_of(key);
+    free(cert->certificate);
+    cert->certificate = get_file(ld, path, value);
+}
+
+static void on_key_file(struct loader *ld, const char *path, const yaml_node_t *key,
+                        const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct canto_cert_config *cert = &ld->cfg->certs[*(const size_t *)target];
+    free(cert->key);
+    cert->key = get_file(ld, path, value);
+}
+
+static const struct key_spec cert_keys[] = {
+    {"certificate", on_cert_file, true, NULL},
+    {"key", on_key_file, true, NULL},
+};
+
+/* tls.hosts: name -> {certificate, key}. Names are free keys (not a fixed
+ * schema), prepared like hosts, and must be distinct after preparation. */
+static void on_tls_hosts(struct loader *ld, const char *path, const yaml_node_t *key,
+                         const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct canto_config *cfg = ld->cfg;
+    struct canto_buf child = {0};
+
+    if (is_null(value))
+        return;
+    if (value->type != YAML_MAPPING_NODE) {
+        failf(ld, value, path, "must be a mapping of host names to certificates");
+        return;
+    }
+    size_t n = (size_t)(value->data.mapping.pairs.top - value->data.mapping.pairs.start);
+    cfg->certs = canto_xrealloc(cfg->certs, (cfg->ncerts + n) * sizeof *cfg->certs);
+    for (yaml_node_pair_t *p = value->data.mapping.pairs.start; p < value->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
+        if (k->type != YAML_SCALAR_NODE) {
+            failf(ld, k, path, "keys must be plain strings");
+            continue;
+        }
+        key_path(&child, path, scalar(k));
+        const char *name = get_string(ld, child.data, k);
+        char *prep = name ? get_domain(ld, child.data, k, name, true) : NULL;
+        if (!prep)
+            continue;
+        size_t j = 1;
+        while (j < cfg->ncerts && strcmp(cfg->certs[j].host, prep) != 0)
+            j++;
+        if (j < cfg->ncerts) {
+            failf(ld, k, child.data, "duplicate host %s (first at line %d)", prep,
+                  cfg->certs[j].line);
+            free(prep);
+            continue;
+        }
+        size_t idx = cfg->ncerts++;
+        memset(&cfg->certs[idx], 0, sizeof cfg->certs[idx]);
+        cfg->certs[idx].host = prep;
+        cfg->certs[idx].line = line_of(k);
+        walk_mapping(ld, child.data, v, cert_keys, CANTO_ARRAY_LEN(cert_keys), &idx);
+    }
+    canto_buf_free(&child);
+}
+
+static const struct key_spec tls_keys[] = {
+    {"certificate", on_cert_file, true, NULL},
+    {"key", on_key_file, true, NULL},
+    {"hosts", on_tls_hosts, false, NULL},
+};
+
+/* tls: certs[0] is the default certificate; it is allocated before the walk
+ * so that it stays first whatever order the keys are written in. The
+ * certificate handlers get an index rather than a pointer because tls.hosts
+ * grows the array, possibly before tls.certificate is read. */
+static void on_tls(struct loader *ld, const char *path, const yaml_node_t *key,
+                   const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct canto_config *cfg = ld->cfg;
+    ld->have_tls = true;
+    cfg->certs = canto_xcalloc(1, sizeof *cfg->certs);
+    cfg->ncerts = 1;
+    cfg->certs[0].line = line_of(key);
+    size_t idx = 0;
+    walk_mapping(ld, path, value, tls_keys, CANTO_ARRAY_LEN(tls_keys), &idx);
+}
+
+/* --- listen ------------------------------------------------------------------------ */
+
+/* A listener being read, with the parsed address for duplicate detection. */
+struct listen_tmp {
+    struct canto_listen_config lc;
+    bool ok;                   /* every field valid so far */
+};
+
+static void on_service(struct loader *ld, const char *path, const yaml_node_t *key,
+                       const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    static const char *const names[] = {"c2s"};
+    struct listen_tmp *t = target;
+    int i = get_choice(ld, path, value, names, CANTO_ARRAY_LEN(names));
+    if (i < 0)
+        t->ok = false;
+    else
+        t->lc.service = CANTO_SERVICE_C2S;
+}
+
+/* address: kept in inet_ntop's canonical form, so that "::0" and "::" are
+ * recognised as the same socket by the duplicate check. */
+static void on_address(struct loader *ld, const char *path, const yaml_node_t *key,
+                       const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct listen_tmp *t = target;
+    const char *s = get_string(ld, path, value);
+    unsigned char bin[sizeof(struct in6_addr)];
+    char canon[INET6_ADDRSTRLEN];
+    int af = AF_INET;
+    if (s && inet_pton(AF_INET, s, bin) != 1) {
+        af = AF_INET6;
+        if (inet_pton(AF_INET6, s, bin) != 1) {
+            failf(ld, value, path, "must be an IPv4 or IPv6 address");
+            s = NULL;
+        }
+    }
+    if (!s || !inet_ntop(af, bin, canon, sizeof canon)) {
+        t->ok = false;
+        return;
+    }
+    t->lc.address = canto_xstrdup(canon);
+}
+
+static void on_port(struct loader *ld, const char *path, const yaml_node_t *key,
+                    const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct listen_tmp *t = target;
+    long port;
+    if (get_integer(ld, path, value, 1, 65535, &port) != CANTO_OK)
+        t->ok = false;
+    else
+        t->lc.port = (int)port;
+}
+
+static void on_listen_tls(struct loader *ld, const char *path, const yaml_node_t *key,
+                          const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    static const char *const names[] = {"required", "optional", "direct"};
+    static const enum canto_tls_mode modes[] = {CANTO_TLS_REQUIRED, CANTO_TLS_OPTIONAL,
+                                                CANTO_TLS_DIRECT};
+    struct listen_tmp *t = target;
+    int i = get_choice(ld, path, value, names, CANTO_ARRAY_LEN(names));
+    if (i < 0)
+        t->ok = false;
+    else
+        t->lc.tls = modes[i];
+}
+
+static const struct key_spec listen_keys[] = {
+    {"service", on_service, true, NULL},
+    {"address", on_address, true, NULL},
+    {"port", on_port, true, NULL},
+    {"tls", on_listen_tls, false, NULL},
+};
+
+/* listen: a list of sockets. Two entries with the same address and port
+ * could never both bind, so that is reported here with both lines rather
+ * than as an EADDRINUSE at start-up. */
+static void on_listen(struct loader *ld, const char *path, const yaml_node_t *key,
+                      const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct canto_config *cfg = ld->cfg;
+    struct canto_buf item = {0};
+
+    ld->listen_line = line_of(key);
+    if (is_null(value))
+        return;
+    if (value->type != YAML_SEQUENCE_NODE) {
+        failf(ld, value, path, "must be a list of listeners");
+        return;
+    }
+    size_t n = (size_t)(value->data.sequence.items.top - value->data.sequence.items.start);
+    cfg->listen = canto_xcalloc(n ? n : 1, sizeof *cfg->listen);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *v = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
+        index_path(&item, path, i);
+        struct listen_tmp t = {.lc = {.tls = CANTO_TLS_REQUIRED, .line = line_of(v)}, .ok = true};
+        if (!walk_mapping(ld, item.data, v, listen_keys, CANTO_ARRAY_LEN(listen_keys), &t) ||
+            is_null(v)) {
+            t.ok = false;
+        }
+        if (t.ok && t.lc.address && t.lc.port) {
+            for (size_t j = 0; j < cfg->nlisten; j++) {
+                const struct canto_listen_config *o = &cfg->listen[j];
+                if (o->address && strcmp(o->address, t.lc.address) == 0 && o->port == t.lc.port) {
+                    failf(ld, v, item.data, "%s port %d is configured twice (first at line %d)",
+                          t.lc.address, t.lc.port, o->line);
+                    break;
+                }
+            }
+        }
+        cfg->listen[cfg->nlisten++] = t.lc;
+    }
+    canto_buf_free(&item);
+}
+
+/* --- log, storage, limits ----------------------------------------------------------- */
+
+/* log.level: parsed by log.h, so the config accepts exactly what the rest
+ * of the server calls a level (case-insensitive, "warning" for "warn"). */
+static void on_log_level(struct loader *ld, const char *path, const yaml_node_t *key,
+                         const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    enum canto_log_level level;
+    if (value->type != YAML_SCALAR_NODE || canto_log_level_parse(scalar(value), &level) != CANTO_OK)
+        failf(ld, value, path, "must be one of debug, info, warn, error");
+    else
+        ld->cfg->log_level = level;
+}
+
+static const struct key_spec log_keys[] = {
+    {"level", on_log_level, false, NULL},
+};
+
+static void on_log(struct loader *ld, const char *path, const yaml_node_t *key,
+                   const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    walk_mapping(ld, path, value, log_keys, CANTO_ARRAY_LEN(log_keys), NULL);
+}
+
+static void on_storage_backend(struct loader *ld, const char *path, const yaml_node_t *key,
+                               const yaml_node_t *value, void *target,
+                               const struct key_spec *spec)
+{
+    static const char *const names[] = {"sqlite"};
+    int i = get_choice(ld, path, value, names, CANTO_ARRAY_LEN(names));
+    if (i >= 0) {
+        free(ld->cfg->storage_backend);
+        ld->cfg->storage_backend = canto_xstrdup(names[i]);
+    }
+}
+
+static const struct key_spec storage_keys[] = {
+    {"backend", on_storage_backend, false, NULL},
+};
+
+static void on_storage(struct loader *ld, const char *path, const yaml_node_t *key,
+                       const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    walk_mapping(ld, path, value, storage_keys, CANTO_ARRAY_LEN(storage_keys), NULL);
+}
+
+/* Bounds of one limit and where it is stored in struct canto_limits_config. */
+struct limit_def {
+    size_t offset;  /* offsetof in struct canto_limits_config */
+    bool is_size;   /* size_t field; unsigned otherwise */
+    long min, max;
+    long def;       /* the default, as documented in config.h */
+};
+
+#define LIMIT(field, min, max, def)                                                      \
+    {offsetof(struct canto_limits_config, field),                                       \
+     _Generic(((struct canto_limits_config *)0)->field, size_t: true, default: false),   \
+     (min), (max), (def)}
+
+/* RFC 6120 section 13.12 says a server must accept stanzas of at least
+ * 10000 bytes; the upper bounds only keep a typo from meaning "unlimited". */
+static const struct limit_def lim_stanza = LIMIT(c2s_max_stanza_size, 10000, 67108864, 262144);
+static const struct limit_def lim_depth = LIMIT(max_depth, 2, 1024, 32);
+static const struct limit_def lim_attrs = LIMIT(max_attributes, 8, 4096, 64);
+static const struct limit_def lim_offline = LIMIT(offline_messages, 0, 1000000, 1000);
+static const struct limit_def lim_connect = LIMIT(connect_timeout, 1, 3600, 30);
+static const struct limit_def lim_idle = LIMIT(idle_timeout, 10, 604800, 900);
+static const struct limit_def lim_rate = LIMIT(c2s_rate, 1024, 1073741824, 65536);
+static const struct limit_def lim_queue = LIMIT(send_queue, 65536, 1073741824, 4194304);
+
+static void set_limit(struct canto_limits_config *limits, const struct limit_def *def, long v)
+{
+    char *field = (char *)limits + def->offset;
+    if (def->is_size)
+        *(size_t *)(void *)field = (size_t)v;
+    else
+        *(unsigned *)(void *)field = (unsigned)v;
+}
+
+static void on_limit(struct loader *ld, const char *path, const yaml_node_t *key,
+                     const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    const struct limit_def *def = spec->arg;
+    long v;
+    if (get_integer(ld, path, value, def->min, def->max, &v) == CANTO_OK)
+        set_limit(&ld->cfg->limits, def, v);
+}
+
+static const struct key_spec limit_keys[] = {
+    {"c2s_max_stanza_size", on_limit, false, &lim_stanza},
+    {"max_depth", on_limit, false, &lim_depth},
+    {"max_attributes", on_limit, false, &lim_attrs},
+    {"offline_messages", on_limit, false, &lim_offline},
+    {"connect_timeout", on_limit, false, &lim_connect},
+    {"idle_timeout", on_limit, false, &lim_idle},
+    {"c2s_rate", on_limit, false, &lim_rate},
+    {"send_queue", on_limit, false, &lim_queue},
+};
+
+/* limits: each within its bounds, and the send queue able to hold at least
+ * one stanza of the maximum size, or every large stanza would cut the peer
+ * off. */
+static void on_limits(struct loader *ld, const char *path, const yaml_node_t *key,
+                      const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    const struct canto_limits_config *l = &ld->cfg->limits;
+    if (!walk_mapping(ld, path, value, limit_keys, CANTO_ARRAY_LEN(limit_keys), NULL))
+        return;
+    if (l->send_queue < l->c2s_max_stanza_size) {
+        const yaml_node_t *at = find_value(ld, value, "send_queue");
+        if (!at)
+            at = find_value(ld, value, "c2s_max_stanza_size");
+        failf(ld, at, "limits.send_queue",
+              "must be at least c2s_max_stanza_size (%zu)", l->c2s_max_stanza_size);
+    }
+}
+
+static const struct key_spec top_keys[] = {
+    {"hosts", on_hosts, true, NULL},
+    {"data_dir", on_data_dir, true, NULL},
+    {"tls", on_tls, false, NULL},
+    {"listen", on_listen, false, NULL},
+    {"log", on_log, false, NULL},
+    {"storage", on_storage, false, NULL},
+    {"limits", on_limits, false, NULL},
+};
+
+/* --- loading ------------------------------------------------------------------ */
+
+static void set_defaults(struct canto_config *cfg)
+{
+    static const struct limit_def *const defs[] = {&lim_stanza, &lim_depth, &lim_attrs,
+                                                   &lim_offline, &lim_connect, &lim_idle,
+                                                   &lim_rate, &lim_queue};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(defs); i++)
+        set_limit(&cfg->limits, defs[i], defs[i]->def);
+    cfg->storage_backend = canto_xstrdup("sqlite");
+    cfg->log_level = CANTO_LOG_INFO;
+}
+
+/* Reports libyaml's parse failure with the line it points at and, when
+ * libyaml gives one, the construct it was inside ("while parsing a block
+ * mapping"), which is usually where the real mistake is. */
+static void yaml_fail(struct loader *ld, const yaml_parser_t *parser)
+{
+    const yaml_mark_t *mark = &parser->problem_mark;
+    if (parser->error == YAML_READER_ERROR || parser->error == YAML_MEMORY_ERROR)
+        mark = &parser->mark;
+    if (parser->context)
+        fail_line(ld, (int)mark->line + 1, NULL, "YAML syntax error: %s (%s at line %zu)",
+                  parser->problem ? parser->problem : "cannot parse", parser->context,
+                  parser->context_mark.line + 1);
+    else
+        fail_line(ld, (int)mark->line + 1, NULL, "YAML syntax error: %s",
+                  parser->problem ? parser->problem : "cannot parse");
+}
+
+static int error_cmp(const void *a, const void *b)
+{
+    const struct error_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Hands the errors to the caller in file order: the walk reports a missing
+ * key only after its mapping, and cross-checks at the very end, but an
+ * operator reads the file (and the list) from the top. */
+static void flush_errors(struct loader *ld)
+{
+    if (ld->nerrors > 1)
+        qsort(ld->errors, ld->nerrors, sizeof *ld->errors, error_cmp);
+    for (size_t i = 0; i < ld->nerrors; i++) {
+        canto_buf_append_str(ld->err, ld->errors[i].text);
+        free(ld->errors[i].text);
+    }
+    free(ld->errors);
+}
+
+int canto_config_load(const char *path, struct canto_config *cfg, struct canto_buf *err)
+{
+    struct loader ld = {.file = path, .err = err, .cfg = cfg};
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    bool have_doc = false;
+    FILE *fp = NULL;
+
+    memset(cfg, 0, sizeof *cfg);
+    if (config_dir(path, &ld.dir) != CANTO_OK) {
+        canto_buf_appendf(err, "%s: cannot determine the working directory: %s\n", path,
+                          strerror(errno));
+        return CANTO_ERROR;
+    }
+    struct stat st;
+    fp = fopen(path, "rb");
+    if (fp && fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        fp = NULL;
+        errno = EISDIR;
+    }
+    if (!fp) {
+        canto_buf_appendf(err, "%s: cannot open: %s\n", path, strerror(errno));
+        free(ld.dir);
+        return CANTO_ERROR;
+    }
+    if (!yaml_parser_initialize(&parser))
+        abort(); /* only fails on OOM; see the policy in common.h */
+    yaml_parser_set_input_file(&parser, fp);
+
+    if (!yaml_parser_load(&parser, &doc)) {
+        yaml_fail(&ld, &parser);
+        goto done;
+    }
+    have_doc = true;
+    ld.doc = &doc;
+    /* A second document ("---" again) would be silently ignored by a
+     * load-once reader; say so instead. */
+    if (!yaml_parser_load(&parser, &extra)) {
+        yaml_fail(&ld, &parser);
+    } else {
+        if (yaml_document_get_root_node(&extra))
+            fail_line(&ld, (int)extra.start_mark.line + 1, NULL,
+                      "only one YAML document is allowed");
+        yaml_document_delete(&extra);
+    }
+
+    cfg->path = path_resolve(ld.dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    set_defaults(cfg);
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    walk_mapping(&ld, "", root, top_keys, CANTO_ARRAY_LEN(top_keys), NULL);
+    if (cfg->nlisten > 0 && !ld.have_tls)
+        fail_line(&ld, ld.listen_line, "tls", "required when listeners are configured");
+
+done:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(fp);
+    free(ld.dir);
+    flush_errors(&ld);
+    if (ld.nerrors > 0) {
+        canto_config_free(cfg);
+        return CANTO_ERROR;
+    }
+    return CANTO_OK;
+}
+
+void canto_config_free(struct canto_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    for (size_t i = 0; i < cfg->nhosts; i++)
+        free(cfg->hosts[i]);
+    free(cfg->hosts);
+    free(cfg->data_dir);
+    free(cfg->storage_backend);
+    for (size_t i = 0; i < cfg->ncerts; i++) {
+        free(cfg->certs[i].host);
+        free(cfg->certs[i].certificate);
+        free(cfg->certs[i].key);
+    }
+    free(cfg->certs);
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        free(cfg->listen[i].address);
+    free(cfg->listen);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+bool canto_config_has_host(const struct canto_config *cfg, const char *host)
+{
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        if (strcmp(cfg->hosts[i], host) == 0)
+            return true;
+    }
+    return false;
+}

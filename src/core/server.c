@@ -1,0 +1,150 @@
+/*
+ * server.c: bringing a server up and down. Everything that can fail (storage,
+ * certificates, modules, sockets) is set up before the first client is
+ * accepted, so a server that starts is a complete one; stopping closes every
+ * stream with system-shutdown and lets the loop drain.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+
+#include "canto/c2s.h"
+#include "canto/log.h"
+#include "canto/server.h"
+#include "core/modules.h"
+
+int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_config *cfg,
+                      struct canto_buf *err)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    canto_hashmap_init(&srv->users);
+    srv->netbufs = canto_xcalloc(1, sizeof(*srv->netbufs));
+    srv->c2s_limits.read_rate = cfg->limits.c2s_rate;
+    srv->c2s_limits.max_send_queue = cfg->limits.send_queue;
+    if (RAND_bytes(srv->fake_secret, sizeof srv->fake_secret) != 1) {
+        canto_buf_append_str(err, "cannot get random bytes from OpenSSL");
+        return CANTO_ERROR;
+    }
+    if (canto_tls_new(cfg, &srv->tls, err) != CANTO_OK)
+        return CANTO_ERROR;
+    struct canto_storage_options so = {.backend = cfg->storage_backend, .data_dir = cfg->data_dir};
+    if (canto_storage_open(loop, &so, &srv->storage, err) != CANTO_OK)
+        return CANTO_ERROR;
+    srv->hosts = canto_xcalloc(cfg->nhosts, sizeof(*srv->hosts));
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        struct canto_host *h = &srv->hosts[i];
+        h->name = canto_xstrdup(cfg->hosts[i]);
+        h->server = srv;
+        srv->nhosts = i + 1;
+        if (canto_host_start_modules(h) != CANTO_OK) {
+            canto_buf_appendf(err, "host %s: modules failed to start", h->name);
+            return CANTO_ERROR;
+        }
+    }
+    return CANTO_OK;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct canto_listener *l = server->data;
+    if (status < 0) {
+        canto_warn("accept on port %d: %s", l->cfg->port, uv_strerror(status));
+        return;
+    }
+    canto_c2s_accept(l);
+}
+
+int canto_server_listen(struct canto_server *srv, struct canto_buf *err)
+{
+    const struct canto_config *cfg = srv->cfg;
+    srv->listeners = canto_xcalloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->listeners));
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const struct canto_listen_config *lc = &cfg->listen[i];
+        struct canto_listener *l = &srv->listeners[i];
+        struct sockaddr_storage addr;
+        int rc = strchr(lc->address, ':')
+                     ? uv_ip6_addr(lc->address, lc->port, (struct sockaddr_in6 *)&addr)
+                     : uv_ip4_addr(lc->address, lc->port, (struct sockaddr_in *)&addr);
+        if (rc == 0) {
+            uv_tcp_init(srv->loop, &l->tcp);
+            srv->nlisteners = i + 1;
+            srv->listeners_open++;
+            l->tcp.data = l;
+            l->server = srv;
+            l->cfg = lc;
+            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
+            if (rc == 0)
+                rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        }
+        if (rc != 0) {
+            canto_buf_appendf(err, "%s:%d: listen[%zu]: cannot listen on %s port %d: %s",
+                              cfg->path, lc->line, i, lc->address, lc->port, uv_strerror(rc));
+            return CANTO_ERROR;
+        }
+        static const char *const modes[] = {"STARTTLS required", "STARTTLS optional",
+                                             "direct TLS"};
+        canto_info("listening for clients on %s port %d (%s)", lc->address, lc->port,
+                   modes[lc->tls]);
+    }
+    return CANTO_OK;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct canto_listener *l = h->data;
+    l->server->listeners_open--;
+}
+
+void canto_server_stop(struct canto_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_closed);
+    canto_c2s_close_all(srv, "system-shutdown");
+}
+
+void canto_server_free(struct canto_server *srv)
+{
+    for (size_t i = 0; i < srv->nhosts; i++) {
+        canto_host_stop_modules(&srv->hosts[i]);
+        free(srv->hosts[i].name);
+        free(srv->hosts[i].caps_ver);
+    }
+    free(srv->hosts);
+    if (srv->storage)
+        canto_storage_close(srv->storage);
+    canto_tls_free(srv->tls);
+    free(srv->listeners);
+    free(srv->netbufs);
+    canto_hashmap_free(&srv->users);
+    canto_config_free(srv->cfg);
+    free(srv->cfg);
+    canto_wipe(srv->fake_secret, sizeof srv->fake_secret);
+    memset(srv, 0, sizeof(*srv));
+}
+
+struct canto_host *canto_server_host(struct canto_server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->nhosts; i++)
+        if (strcmp(srv->hosts[i].name, name) == 0)
+            return &srv->hosts[i];
+    return NULL;
+}
+
+void canto_server_new_id(struct canto_server *srv, char *out, size_t size)
+{
+    unsigned char r[8];
+    if (RAND_bytes(r, sizeof r) != 1) {
+        /* Fall back to a counter: ids must be unique, not secret. */
+        uint64_t n = ++srv->next_stream_id;
+        memcpy(r, &n, sizeof r);
+    }
+    snprintf(out, size, "%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
+             r[6], r[7]);
+}

@@ -1,0 +1,22 @@
+/*
+ * builtin.c: the list of modules compiled into cantod, in load order.
+ * Adding a feature is adding its file and one line here.
+ */
+#include "canto/module.h"
+
+extern const struct canto_module canto_mod_disco;
+extern const struct canto_module canto_mod_ping;
+extern const struct canto_module canto_mod_version;
+extern const struct canto_module canto_mod_time;
+extern const struct canto_module canto_mod_presence;
+extern const struct canto_module canto_mod_offline;
+
+const struct canto_module *const canto_builtin_modules[] = {
+    &canto_mod_disco,
+    &canto_mod_ping,
+    &canto_mod_version,
+    &canto_mod_time,
+    &canto_mod_presence,
+    &canto_mod_offline,
+    NULL,
+};

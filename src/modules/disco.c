@@ -1,0 +1,70 @@
+/*
+ * disco.c: XEP-0030 service discovery for the server itself. The features
+ * come from the module descriptors of the host, so the list cannot drift
+ * from what is loaded; the same list makes the XEP-0115 caps hash.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "canto/module.h"
+#include "canto/router.h"
+#include "canto/server.h"
+#include "canto/stanza.h"
+
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+
+static int disco_info(struct canto_module_inst *mi, struct canto_stanza *iq)
+{
+    struct canto_host *h = mi->host;
+    struct canto_xml_node *q = canto_xml_first_element(iq->root);
+    const char *node = canto_xml_attr(q, "node");
+    size_t want = strlen(CANTO_CAPS_NODE) + 1 + (h->caps_ver ? strlen(h->caps_ver) : 0);
+    /* The only node we answer is our own caps node#ver. */
+    if (node && !(h->caps_ver && strlen(node) == want &&
+                  strncmp(node, CANTO_CAPS_NODE "#", strlen(CANTO_CAPS_NODE) + 1) == 0 &&
+                  strcmp(node + strlen(CANTO_CAPS_NODE) + 1, h->caps_ver) == 0)) {
+        canto_route_error(h->server, iq, "cancel", "item-not-found", NULL);
+        return CANTO_OK;
+    }
+    struct canto_stanza *r = canto_iq_result(iq);
+    struct canto_xml_node *query = canto_xml_add_child(r, r->root, "query", NS_DISCO_INFO);
+    if (node)
+        canto_xml_set_attr(r, query, "node", node);
+    struct canto_xml_node *id = canto_xml_add_child(r, query, "identity", NULL);
+    canto_xml_set_attr(r, id, "category", CANTO_IDENTITY_CATEGORY);
+    canto_xml_set_attr(r, id, "type", CANTO_IDENTITY_TYPE);
+    canto_xml_set_attr(r, id, "name", CANTO_IDENTITY_NAME);
+    size_t n = 0;
+    const char **features = canto_host_features(h, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct canto_xml_node *f = canto_xml_add_child(r, query, "feature", NULL);
+        canto_xml_set_attr(r, f, "var", features[i]);
+    }
+    free(features);
+    canto_route(h->server, r);
+    return CANTO_OK;
+}
+
+static int disco_items(struct canto_module_inst *mi, struct canto_stanza *iq)
+{
+    struct canto_stanza *r = canto_iq_result(iq);
+    canto_xml_add_child(r, r->root, "query", NS_DISCO_ITEMS);
+    canto_route(mi->host->server, r);
+    return CANTO_OK;
+}
+
+static const char *const disco_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS, NULL};
+static const char *const disco_xeps[] = {"XEP-0030", "XEP-0115", NULL};
+static const struct canto_iq_reg disco_iqs[] = {
+    {"get", NS_DISCO_INFO, disco_info},
+    {"get", NS_DISCO_ITEMS, disco_items},
+    {0},
+};
+
+const struct canto_module canto_mod_disco = {
+    .name = "disco",
+    .xeps = disco_xeps,
+    .features = disco_features,
+    .iqs = disco_iqs,
+};

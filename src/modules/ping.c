@@ -1,0 +1,51 @@
+/*
+ * ping.c: XEP-0199 XMPP Ping, answered by the server.
+ *
+ * The answer waits for a storage barrier: a pong means that everything the
+ * client sent before its ping and that the server stored (offline messages)
+ * is on disk. Clients that need an acknowledgement of durability (and the
+ * kill -9 tests) rely on that; a ping costs one trip through the storage
+ * queue, which group commit keeps cheap.
+ */
+#include <stdlib.h>
+
+#include "canto/module.h"
+#include "canto/router.h"
+#include "canto/server.h"
+#include "canto/stanza.h"
+
+struct pending_ping {
+    struct canto_server *server;
+    struct canto_stanza *iq;
+};
+
+static void barrier_done(void *ud, int rc)
+{
+    struct pending_ping *p = ud;
+    canto_route(p->server, canto_iq_result(p->iq));
+    canto_stanza_unref(p->iq);
+    free(p);
+}
+
+static int ping(struct canto_module_inst *mi, struct canto_stanza *iq)
+{
+    struct pending_ping *p = canto_xmalloc(sizeof(*p));
+    p->server = mi->host->server;
+    p->iq = canto_stanza_ref(iq);
+    canto_storage_barrier(p->server->storage, barrier_done, p);
+    return CANTO_OK;
+}
+
+static const char *const ping_features[] = {"urn:xmpp:ping", NULL};
+static const char *const ping_xeps[] = {"XEP-0199", NULL};
+static const struct canto_iq_reg ping_iqs[] = {
+    {"get", "urn:xmpp:ping", ping},
+    {0},
+};
+
+const struct canto_module canto_mod_ping = {
+    .name = "ping",
+    .xeps = ping_xeps,
+    .features = ping_features,
+    .iqs = ping_iqs,
+};

@@ -1,0 +1,47 @@
+/*
+ * version.c: XEP-0092 software version of the server. The operating system
+ * is given by name only (no kernel release), which tells an attacker little.
+ */
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "canto/module.h"
+#include "canto/router.h"
+#include "canto/server.h"
+#include "canto/stanza.h"
+
+#define NS_VERSION "jabber:iq:version"
+
+static void add_text_child(struct canto_stanza *st, struct canto_xml_node *parent,
+                           const char *name, const char *text)
+{
+    struct canto_xml_node *n = canto_xml_add_child(st, parent, name, NULL);
+    canto_xml_add_text(st, n, text, strlen(text));
+}
+
+static int version(struct canto_module_inst *mi, struct canto_stanza *iq)
+{
+    struct canto_stanza *r = canto_iq_result(iq);
+    struct canto_xml_node *q = canto_xml_add_child(r, r->root, "query", NS_VERSION);
+    add_text_child(r, q, "name", CANTO_IDENTITY_NAME);
+    add_text_child(r, q, "version", CANTO_VERSION);
+    struct utsname u;
+    if (uname(&u) == 0)
+        add_text_child(r, q, "os", u.sysname);
+    canto_route(mi->host->server, r);
+    return CANTO_OK;
+}
+
+static const char *const version_features[] = {NS_VERSION, NULL};
+static const char *const version_xeps[] = {"XEP-0092", NULL};
+static const struct canto_iq_reg version_iqs[] = {
+    {"get", NS_VERSION, version},
+    {0},
+};
+
+const struct canto_module canto_mod_version = {
+    .name = "version",
+    .xeps = version_xeps,
+    .features = version_features,
+    .iqs = version_iqs,
+};

@@ -1,0 +1,467 @@
+/*
+ * conn.c: one TCP connection, optionally TLS, on libuv.
+ *
+ * Reads land in the worker's shared buffer (no per-connection read memory);
+ * TLS runs over memory BIOs: ciphertext from the socket is written into the
+ * read BIO, plaintext comes out of SSL_read into the shared plaintext buffer,
+ * and whatever OpenSSL puts into the write BIO is moved into a libuv write
+ * request. Writes first try uv_try_write, so the common case copies nothing
+ * for plaintext and once for TLS.
+ *
+ * One timer per connection serves both the idle timeout and the end of read
+ * throttling. The idle deadline is checked lazily: a read only records the
+ * time, and the timer re-arms itself for the remainder when it fires early.
+ *
+ * Close protocol: canto_conn_close() flushes and half-closes (uv_shutdown),
+ * canto_conn_abort() closes at once; either way the tcp and timer handles
+ * are closed, and when both close callbacks have run the protocol's on_close
+ * is called once and the memory is freed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+
+#include "canto/log.h"
+#include "canto/net.h"
+
+#define CLOSE_GRACE_MS 10000 /* how long a graceful close may wait for the peer to read */
+
+struct canto_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    const struct canto_conn_ops *ops;
+    void *ud;
+    struct canto_net_buffers *bufs;
+    SSL *ssl;                 /* NULL until TLS starts */
+    BIO *rbio;                /* ciphertext from the network (owned by ssl) */
+    BIO *wbio;                /* ciphertext to the network (owned by ssl) */
+    size_t queued;            /* bytes in pending uv_write requests */
+    size_t max_queue;         /* cut-off for slow readers */
+    size_t read_rate;         /* bytes/s, 0 = unlimited */
+    int64_t tokens;           /* read budget (token bucket, 1 s burst) */
+    uint64_t refill_at;       /* last time tokens were refilled (ms) */
+    uint64_t resume_at;       /* when a throttled read resumes (ms), 0 = not throttled */
+    uint64_t timeout_ms;      /* idle timeout, 0 = none */
+    uint64_t last_read;       /* ms of the last byte from the peer */
+    uint64_t close_deadline;  /* ms by which a graceful close must be done */
+    const char *close_reason; /* static text given to on_close */
+    uint8_t open_handles;     /* tcp and timer still to close */
+    bool closing;             /* close or abort started */
+    bool handles_closing;     /* uv_close called */
+    bool reading;             /* uv_read_start active */
+    bool tls_ready;           /* handshake complete */
+    char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct write_req {
+    uv_write_t req;
+    struct canto_conn *conn;
+    size_t len;
+    char data[];
+};
+
+static void close_handles(struct canto_conn *c);
+static void schedule_timer(struct canto_conn *c);
+
+void *canto_conn_ud(const struct canto_conn *c)
+{
+    return c->ud;
+}
+
+bool canto_conn_is_tls(const struct canto_conn *c)
+{
+    return c->ssl != NULL;
+}
+
+SSL *canto_conn_ssl(const struct canto_conn *c)
+{
+    return c->tls_ready ? c->ssl : NULL;
+}
+
+bool canto_conn_is_closing(const struct canto_conn *c)
+{
+    return c->closing;
+}
+
+const char *canto_conn_peer(const struct canto_conn *c)
+{
+    return c->peer;
+}
+
+size_t canto_conn_queued(const struct canto_conn *c)
+{
+    return c->queued;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct canto_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    c->ops->on_close(c, c->close_reason ? c->close_reason : "closed");
+    SSL_free(c->ssl);
+    free(c);
+}
+
+static void close_handles(struct canto_conn *c)
+{
+    if (c->handles_closing)
+        return;
+    c->handles_closing = true;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, handle_closed);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+void canto_conn_abort(struct canto_conn *c, const char *reason)
+{
+    if (!c->close_reason)
+        c->close_reason = reason;
+    close_handles(c);
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+    struct write_req *w = canto_container_of(req, struct write_req, req);
+    struct canto_conn *c = w->conn;
+    c->queued -= w->len;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        canto_conn_abort(c, "write failed");
+}
+
+/* Send raw bytes to the socket: try a direct write, queue the rest. */
+static void send_raw(struct canto_conn *c, const char *data, size_t len)
+{
+    if (c->handles_closing || len == 0)
+        return;
+    if (c->queued == 0) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            canto_conn_abort(c, "write failed");
+            return;
+        }
+        if (len == 0)
+            return;
+    }
+    if (c->queued + len > c->max_queue) {
+        canto_info("%s: send queue over %zu bytes, disconnecting a peer that does not read",
+                   c->peer, c->max_queue);
+        canto_conn_abort(c, "send queue full");
+        return;
+    }
+    struct write_req *w = canto_xmalloc(sizeof(*w) + len);
+    w->conn = c;
+    w->len = len;
+    memcpy(w->data, data, len);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) < 0) {
+        free(w);
+        canto_conn_abort(c, "write failed");
+        return;
+    }
+    c->queued += len;
+}
+
+/* Move everything OpenSSL produced into the socket. */
+static void flush_tls(struct canto_conn *c)
+{
+    size_t pending;
+    while (!c->handles_closing && (pending = BIO_ctrl_pending(c->wbio)) > 0) {
+        char tmp[16384];
+        int n = BIO_read(c->wbio, tmp, (int)(pending < sizeof tmp ? pending : sizeof tmp));
+        if (n <= 0)
+            break;
+        send_raw(c, tmp, (size_t)n);
+    }
+}
+
+void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
+{
+    if (c->closing || len == 0)
+        return;
+    if (!c->ssl) {
+        send_raw(c, data, len);
+        return;
+    }
+    if (!c->tls_ready)
+        return; /* nothing may be written in the clear once TLS started */
+    int n = SSL_write(c->ssl, data, (int)len);
+    if (n <= 0) {
+        ERR_clear_error();
+        canto_conn_abort(c, "TLS write failed");
+        return;
+    }
+    flush_tls(c);
+}
+
+static void shutdown_done(uv_shutdown_t *req, int status)
+{
+    struct canto_conn *c = req->data;
+    free(req);
+    close_handles(c);
+}
+
+void canto_conn_close(struct canto_conn *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_reason = reason;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    if (c->ssl && c->tls_ready) {
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+        flush_tls(c);
+    }
+    if (c->handles_closing)
+        return;
+    uv_shutdown_t *req = canto_xmalloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_done) < 0) {
+        free(req);
+        close_handles(c);
+        return;
+    }
+    /* A peer that never reads must not keep the connection forever. */
+    c->close_deadline = canto_now_ms() + CLOSE_GRACE_MS;
+    schedule_timer(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct canto_conn *c = h->data;
+    buf->base = c->bufs->read_buf;
+    buf->len = sizeof c->bufs->read_buf;
+}
+
+/* Drive the handshake and hand every decrypted byte up. */
+static void tls_input(struct canto_conn *c, const char *data, size_t len)
+{
+    if (BIO_write(c->rbio, data, (int)len) != (int)len) {
+        canto_conn_abort(c, "TLS buffer error");
+        return;
+    }
+    if (!c->tls_ready) {
+        int rc = SSL_do_handshake(c->ssl);
+        flush_tls(c);
+        if (rc != 1) {
+            int err = SSL_get_error(c->ssl, rc);
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+                return;
+            unsigned long e = ERR_peek_error();
+            canto_info("%s: TLS handshake failed: %s", c->peer,
+                       e ? ERR_reason_error_string(e) : "connection error");
+            ERR_clear_error();
+            canto_conn_abort(c, "TLS handshake failed");
+            return;
+        }
+        c->tls_ready = true;
+        if (c->ops->on_tls_ready)
+            c->ops->on_tls_ready(c);
+        if (c->closing)
+            return;
+    }
+    for (;;) {
+        int n = SSL_read(c->ssl, c->bufs->plain_buf, (int)sizeof c->bufs->plain_buf);
+        if (n > 0) {
+            c->ops->on_data(c, c->bufs->plain_buf, (size_t)n);
+            if (c->closing)
+                return;
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        flush_tls(c);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+            return;
+        ERR_clear_error();
+        canto_conn_abort(c, err == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS error");
+        return;
+    }
+}
+
+/* Token bucket: stop reading when the peer used more than a second's worth
+ * of its rate, and resume when the budget is positive again. */
+static void account_read(struct canto_conn *c, size_t n, uint64_t now)
+{
+    if (!c->read_rate)
+        return;
+    int64_t rate = (int64_t)c->read_rate;
+    c->tokens += (int64_t)((now - c->refill_at) * (uint64_t)rate / 1000u);
+    if (c->tokens > rate)
+        c->tokens = rate;
+    c->refill_at = now;
+    c->tokens -= (int64_t)n;
+    if (c->tokens >= 0)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    c->resume_at = now + (uint64_t)((-c->tokens * 1000) / rate) + 1;
+    schedule_timer(c);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct canto_conn *c = s->data;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        canto_conn_abort(c, nread == UV_EOF ? "peer closed" : "read error");
+        return;
+    }
+    uint64_t now = uv_now(s->loop);
+    c->last_read = now;
+    account_read(c, (size_t)nread, now);
+    if (c->ssl)
+        tls_input(c, buf->base, (size_t)nread);
+    else
+        c->ops->on_data(c, buf->base, (size_t)nread);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct canto_conn *c = t->data;
+    uint64_t now = uv_now(t->loop);
+    if (c->closing) {
+        if (c->close_deadline && now >= c->close_deadline)
+            close_handles(c);
+        else
+            schedule_timer(c);
+        return;
+    }
+    if (c->resume_at && now >= c->resume_at) {
+        c->resume_at = 0;
+        if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+            c->reading = true;
+    }
+    if (c->timeout_ms && now >= c->last_read + c->timeout_ms) {
+        c->timeout_ms = 0;
+        if (c->ops->on_timeout)
+            c->ops->on_timeout(c);
+        else
+            canto_conn_close(c, "idle timeout");
+        if (c->closing)
+            return;
+    }
+    schedule_timer(c);
+}
+
+/* Arm the timer for the earliest of: throttle end, idle deadline, close deadline. */
+static void schedule_timer(struct canto_conn *c)
+{
+    if (c->handles_closing)
+        return;
+    uint64_t next = UINT64_MAX;
+    if (c->closing) {
+        next = c->close_deadline;
+    } else {
+        if (c->resume_at)
+            next = c->resume_at;
+        if (c->timeout_ms && c->last_read + c->timeout_ms < next)
+            next = c->last_read + c->timeout_ms;
+    }
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uint64_t now = uv_now(c->timer.loop);
+    uv_timer_start(&c->timer, timer_cb, next > now ? next - now : 0, 0);
+}
+
+void canto_conn_set_timeout(struct canto_conn *c, uint64_t ms)
+{
+    c->timeout_ms = ms;
+    c->last_read = uv_now(c->timer.loop);
+    schedule_timer(c);
+}
+
+struct canto_conn *canto_conn_accept(uv_stream_t *server, struct canto_net_buffers *bufs,
+                                     const struct canto_conn_limits *limits,
+                                     const struct canto_conn_ops *ops, void *ud)
+{
+    struct canto_conn *c = canto_xcalloc(1, sizeof(*c));
+    uv_loop_t *loop = server->loop;
+    uv_tcp_init(loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        /* Only the tcp handle exists: close it alone and free in its callback. */
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return NULL;
+    }
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->ops = ops;
+    c->ud = ud;
+    c->bufs = bufs;
+    c->max_queue = limits->max_send_queue ? limits->max_send_queue : SIZE_MAX;
+    c->read_rate = limits->read_rate;
+    c->tokens = (int64_t)limits->read_rate;
+    c->refill_at = uv_now(loop);
+    c->last_read = c->refill_at;
+    uv_tcp_nodelay(&c->tcp, 1);
+
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+            uv_ip4_name(sin, ip, sizeof ip);
+            port = ntohs(sin->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(sin6, ip, sizeof ip);
+            port = ntohs(sin6->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    return c;
+}
+
+int canto_conn_start(struct canto_conn *c)
+{
+    if (c->reading || c->closing)
+        return CANTO_OK;
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+        canto_conn_abort(c, "cannot read");
+        return CANTO_ERROR;
+    }
+    c->reading = true;
+    return CANTO_OK;
+}
+
+int canto_conn_start_tls(struct canto_conn *c, struct canto_tls *tls)
+{
+    if (c->ssl)
+        return CANTO_ERROR;
+    c->ssl = SSL_new(canto_tls_default_ctx(tls));
+    if (!c->ssl)
+        goto fail;
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->rbio || !c->wbio) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        goto fail;
+    }
+    /* An empty read BIO reports "retry", not EOF. */
+    BIO_set_mem_eof_return(c->rbio, -1);
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_accept_state(c->ssl);
+    return CANTO_OK;
+fail:
+    ERR_clear_error();
+    canto_conn_abort(c, "cannot start TLS");
+    return CANTO_ERROR;
+}

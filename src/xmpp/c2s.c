@@ -1,0 +1,380 @@
+/*
+ * c2s.c: the client stream (RFC 6120 sections 4 and 5): accepting a
+ * connection, the stream header and features, STARTTLS, stream errors and
+ * the closing handshake, and the stanzas of a bound session, whose from it
+ * stamps before handing them to the router.
+ *
+ * Lifetime: a c2s is referenced by its connection and by every asynchronous
+ * request it has in flight (storage lookups, password checks). It is freed
+ * when the connection has gone and the last request has come back; a request
+ * that returns to a closed stream just drops its reference.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canto/log.h"
+#include "canto/router.h"
+#include "canto/stanza.h"
+#include "xmpp/c2s_internal.h"
+
+static void c2s_free(struct canto_c2s *c)
+{
+    c2s_sasl_free(c);
+    canto_xml_parser_free(c->parser);
+    canto_jid_free(&c->sess.jid);
+    free(c->authed_local);
+    free(c->lang);
+    free(c);
+}
+
+void c2s_ref(struct canto_c2s *c)
+{
+    c->refs++;
+}
+
+bool c2s_unref(struct canto_c2s *c)
+{
+    if (--c->refs == 0) {
+        c2s_free(c);
+        return false;
+    }
+    return c->state != C2S_CLOSED;
+}
+
+void c2s_send_str(struct canto_c2s *c, const char *s)
+{
+    if (c->conn)
+        canto_conn_write(c->conn, s, strlen(s));
+}
+
+void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
+{
+    if (!c->conn || c->state == C2S_CLOSED)
+        return;
+    struct canto_buf out = {0};
+    canto_xml_serialize(st->root, CANTO_NS_CLIENT, &out);
+    canto_conn_write(c->conn, out.data, out.len);
+    canto_buf_free(&out);
+}
+
+/* Our stream header. xml:lang echoes the client's when it gave a sane one. */
+static void send_header(struct canto_c2s *c)
+{
+    struct canto_buf b = {0};
+    const char *from = c->sess.host ? c->sess.host->name : c->sess.server->hosts[0].name;
+    canto_buf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                             "xmlns:stream='http://etherx.jabber.org/streams' id='");
+    canto_buf_append_str(&b, c->id);
+    canto_buf_append_str(&b, "' from='");
+    canto_buf_append_xml_escaped(&b, from, strlen(from), true);
+    canto_buf_append_str(&b, "' version='1.0' xml:lang='");
+    const char *lang = c->lang ? c->lang : "en";
+    canto_buf_append_xml_escaped(&b, lang, strlen(lang), true);
+    canto_buf_append_str(&b, "'>");
+    canto_conn_write(c->conn, b.data, b.len);
+    canto_buf_free(&b);
+    c->header_sent = true;
+}
+
+void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text)
+{
+    if (c->state == C2S_CLOSED || !c->conn)
+        return;
+    if (!c->header_sent)
+        send_header(c);
+    struct canto_buf b = {0};
+    canto_buf_appendf(&b, "<stream:error><%s xmlns='" CANTO_NS_STREAMS "'/>", condition);
+    if (text) {
+        canto_buf_append_str(&b, "<text xmlns='" CANTO_NS_STREAMS "' xml:lang='en'>");
+        canto_buf_append_xml_escaped(&b, text, strlen(text), false);
+        canto_buf_append_str(&b, "</text>");
+    }
+    canto_buf_append_str(&b, "</stream:error></stream:stream>");
+    canto_conn_write(c->conn, b.data, b.len);
+    canto_buf_free(&b);
+    canto_debug("%s: stream error %s%s%s", canto_conn_peer(c->conn), condition,
+                text ? ": " : "", text ? text : "");
+    c->state = C2S_CLOSED;
+    canto_conn_close(c->conn, condition);
+}
+
+static void send_features(struct canto_c2s *c)
+{
+    struct canto_buf b = {0};
+    canto_buf_append_str(&b, "<stream:features>");
+    if (c->state == C2S_PREAUTH) {
+        bool tls = canto_conn_is_tls(c->conn);
+        enum canto_tls_mode mode = c->listener->cfg->tls;
+        if (!tls)
+            canto_buf_append_str(&b, mode == CANTO_TLS_REQUIRED
+                                         ? "<starttls xmlns='" CANTO_NS_TLS "'><required/></starttls>"
+                                         : "<starttls xmlns='" CANTO_NS_TLS "'/>");
+        if (tls || mode == CANTO_TLS_OPTIONAL)
+            c2s_sasl_features(c, &b);
+    } else {
+        c2s_bind_features(c, &b);
+    }
+    canto_buf_append_str(&b, "</stream:features>");
+    canto_conn_write(c->conn, b.data, b.len);
+    canto_buf_free(&b);
+}
+
+/* The client's stream header (also after each restart). */
+static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
+{
+    struct canto_c2s *c = ud;
+    struct canto_server *srv = c->sess.server;
+    const char *lang = canto_xml_attr_ns(hdr, CANTO_NS_XML, "lang");
+    if (lang && !c->lang && strlen(lang) <= 35 && strspn(lang, "abcdefghijklmnopqrstuvwxyz"
+                                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") ==
+                                                           strlen(lang))
+        c->lang = canto_xstrdup(lang);
+    canto_server_new_id(srv, c->id, sizeof c->id);
+    const char *to = canto_xml_attr(hdr, "to");
+    struct canto_host *host = NULL;
+    if (to) {
+        char *prepared = canto_jid_prep_domain(to);
+        host = prepared ? canto_server_host(srv, prepared) : NULL;
+        free(prepared);
+    } else {
+        host = &srv->hosts[0];
+    }
+    if (c->sess.host && host != c->sess.host)
+        host = NULL; /* a restarted stream must stay on its host */
+    if (!host) {
+        c2s_stream_error(c, "host-unknown", "This server does not serve that domain");
+        return CANTO_ERROR;
+    }
+    c->sess.host = host;
+    send_header(c);
+    const char *version = canto_xml_attr(hdr, "version");
+    if (!version || strtol(version, NULL, 10) < 1) {
+        c2s_stream_error(c, "unsupported-version", "XMPP 1.0 streams only");
+        return CANTO_ERROR;
+    }
+    if (c->state == C2S_WAIT_HEADER)
+        c->state = C2S_PREAUTH;
+    send_features(c);
+    return CANTO_OK;
+}
+
+static void handle_starttls(struct canto_c2s *c)
+{
+    if (canto_conn_is_tls(c->conn)) {
+        c2s_stream_error(c, "policy-violation", "TLS is already active");
+        return;
+    }
+    c2s_send_str(c, "<proceed xmlns='" CANTO_NS_TLS "'/>");
+    /* Anything after <starttls/> in the same read is dropped by the parser
+     * stop: nothing sent in the clear may be taken as sent inside TLS. */
+    canto_conn_start_tls(c->conn, c->sess.server->tls);
+    c->restart = true;
+}
+
+/* Stamp from, check the stanza, hand it to the router. */
+static void handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
+{
+    struct canto_xml_node *r = st->root;
+    bool is_iq = strcmp(r->name, "iq") == 0;
+    if (!is_iq && strcmp(r->name, "message") != 0 && strcmp(r->name, "presence") != 0) {
+        c2s_stream_error(c, "unsupported-stanza-type", NULL);
+        canto_stanza_unref(st);
+        return;
+    }
+    canto_xml_set_attr(st, r, "from", c->sess.jid.full);
+    if (is_iq) {
+        const char *type = canto_xml_attr(r, "type");
+        const char *id = canto_xml_attr(r, "id");
+        bool request = type && (!strcmp(type, "get") || !strcmp(type, "set"));
+        bool response = type && (!strcmp(type, "result") || !strcmp(type, "error"));
+        if (!id || (!request && !response) ||
+            (request && !canto_xml_first_element(r))) {
+            canto_xml_set_attr(st, r, "to", NULL);
+            struct canto_stanza *err = canto_stanza_error(st, "modify", "bad-request", NULL);
+            if (err) {
+                canto_xml_set_attr(err, err->root, "to", c->sess.jid.full);
+                c2s_send_stanza(c, err);
+                canto_stanza_unref(err);
+            }
+            canto_stanza_unref(st);
+            return;
+        }
+        if (request && c2s_bind_handle(c, st)) {
+            canto_stanza_unref(st);
+            return;
+        }
+    }
+    canto_route_from_session(&c->sess, st);
+}
+
+static int on_stanza(void *ud, struct canto_stanza *st)
+{
+    struct canto_c2s *c = ud;
+    const char *ns = st->root->ns;
+    switch (c->state) {
+    case C2S_PREAUTH:
+        if (strcmp(ns, CANTO_NS_TLS) == 0 && strcmp(st->root->name, "starttls") == 0) {
+            canto_stanza_unref(st);
+            handle_starttls(c);
+            return CANTO_ERROR; /* stop parsing: the stream restarts */
+        }
+        if (strcmp(ns, CANTO_NS_SASL) == 0) {
+            if (!canto_conn_is_tls(c->conn) && c->listener->cfg->tls == CANTO_TLS_REQUIRED) {
+                canto_stanza_unref(st);
+                c2s_stream_error(c, "policy-violation", "Use STARTTLS first");
+                return CANTO_ERROR;
+            }
+            c2s_sasl_handle(c, st);
+            canto_stanza_unref(st);
+            return c->restart || c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
+        }
+        canto_stanza_unref(st);
+        c2s_stream_error(c, "not-authorized", "Authenticate first");
+        return CANTO_ERROR;
+    case C2S_AUTHED:
+    case C2S_BOUND:
+        if (strcmp(ns, CANTO_NS_CLIENT) != 0) {
+            canto_stanza_unref(st);
+            c2s_stream_error(c, "invalid-namespace", NULL);
+            return CANTO_ERROR;
+        }
+        if (c->state == C2S_AUTHED) {
+            bool ok = strcmp(st->root->name, "iq") == 0 && c2s_bind_handle(c, st);
+            canto_stanza_unref(st);
+            if (!ok)
+                c2s_stream_error(c, "not-authorized", "Bind a resource first");
+            return c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
+        }
+        handle_bound_stanza(c, st);
+        return c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
+    default:
+        canto_stanza_unref(st);
+        return CANTO_ERROR;
+    }
+}
+
+static void on_stream_close(void *ud)
+{
+    struct canto_c2s *c = ud;
+    if (c->state == C2S_CLOSED)
+        return;
+    c->state = C2S_CLOSED;
+    if (!c->header_sent)
+        send_header(c);
+    c2s_send_str(c, "</stream:stream>");
+    canto_conn_close(c->conn, "closed by client");
+}
+
+static const struct canto_xml_parser_events parser_events = {
+    .stream_open = on_stream_open,
+    .stanza = on_stanza,
+    .stream_close = on_stream_close,
+};
+
+static const char *xml_error_condition(enum canto_xml_error e)
+{
+    switch (e) {
+    case CANTO_XML_ERR_RESTRICTED: return "restricted-xml";
+    case CANTO_XML_ERR_POLICY: return "policy-violation";
+    case CANTO_XML_ERR_BAD_NAMESPACE: return "invalid-namespace";
+    default: return "not-well-formed";
+    }
+}
+
+static void conn_data(struct canto_conn *conn, const char *data, size_t len)
+{
+    struct canto_c2s *c = canto_conn_ud(conn);
+    if (c->state == C2S_CLOSED)
+        return;
+    if (canto_xml_parser_feed(c->parser, data, len) != CANTO_OK) {
+        enum canto_xml_error e = canto_xml_parser_error(c->parser);
+        c2s_stream_error(c, xml_error_condition(e), canto_xml_error_str(e));
+        return;
+    }
+    if (c->restart && c->state != C2S_CLOSED) {
+        c->restart = false;
+        canto_xml_parser_reset(c->parser);
+    }
+}
+
+static void conn_timeout(struct canto_conn *conn)
+{
+    struct canto_c2s *c = canto_conn_ud(conn);
+    c2s_stream_error(c, "connection-timeout",
+                     c->state == C2S_BOUND ? "Idle for too long" : "Authenticate in time");
+}
+
+static void conn_closed(struct canto_conn *conn, const char *reason)
+{
+    struct canto_c2s *c = canto_conn_ud(conn);
+    struct canto_server *srv = c->sess.server;
+    canto_debug("%s: connection closed (%s)", c->sess.user ? c->sess.jid.full : "client", reason);
+    c->state = C2S_CLOSED;
+    c->conn = NULL;
+    canto_session_unbind(&c->sess);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->c2s_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c2s_unref(c);
+}
+
+static const struct canto_conn_ops conn_ops = {
+    .on_data = conn_data,
+    .on_timeout = conn_timeout,
+    .on_close = conn_closed,
+};
+
+static void session_send(struct canto_session *s, struct canto_stanza *st)
+{
+    c2s_send_stanza(canto_container_of(s, struct canto_c2s, sess), st);
+}
+
+static void session_close(struct canto_session *s, const char *condition, const char *text)
+{
+    c2s_stream_error(canto_container_of(s, struct canto_c2s, sess), condition, text);
+}
+
+static const struct canto_session_ops session_ops = {
+    .send = session_send,
+    .close = session_close,
+};
+
+void canto_c2s_accept(struct canto_listener *l)
+{
+    struct canto_server *srv = l->server;
+    struct canto_c2s *c = canto_xcalloc(1, sizeof(*c));
+    c->conn = canto_conn_accept((uv_stream_t *)&l->tcp, srv->netbufs, &srv->c2s_limits,
+                                &conn_ops, c);
+    if (!c->conn) {
+        free(c);
+        return;
+    }
+    c->listener = l;
+    c->sess.ops = &session_ops;
+    c->sess.server = srv;
+    c->refs = 1;
+    struct canto_xml_limits xl = {
+        .max_stanza_bytes = srv->cfg->limits.c2s_max_stanza_size,
+        .max_depth = srv->cfg->limits.max_depth,
+        .max_attrs = srv->cfg->limits.max_attributes,
+    };
+    c->parser = canto_xml_parser_new(&xl, &parser_events, c);
+    c->next = srv->c2s_list;
+    if (c->next)
+        c->next->prev = c;
+    srv->c2s_list = c;
+    canto_conn_set_timeout(c->conn, (uint64_t)srv->cfg->limits.connect_timeout * 1000u);
+    if (l->cfg->tls == CANTO_TLS_DIRECT)
+        canto_conn_start_tls(c->conn, srv->tls);
+    canto_conn_start(c->conn);
+}
+
+void canto_c2s_close_all(struct canto_server *srv, const char *condition)
+{
+    for (struct canto_c2s *c = srv->c2s_list; c; c = c->next)
+        c2s_stream_error(c, condition, NULL);
+}

@@ -1,0 +1,99 @@
+/*
+ * c2s_bind.c: resource binding (RFC 6120 section 7) and the optional RFC 3921
+ * session establishment that old clients still send.
+ *
+ * A client-chosen resource is kept when it is valid; a bind with no resource
+ * gets a random one. Binding a resource that is already in use replaces the
+ * old session (RFC 6120 7.7.2.2, "override"), which receives a conflict
+ * stream error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canto/log.h"
+#include "canto/stanza.h"
+#include "xmpp/c2s_internal.h"
+
+void c2s_bind_features(struct canto_c2s *c, struct canto_buf *out)
+{
+    canto_buf_append_str(out, "<bind xmlns='" CANTO_NS_BIND "'/>"
+                              "<session xmlns='" CANTO_NS_SESSION "'><optional/></session>");
+    if (c->sess.host->caps_ver)
+        canto_buf_appendf(out, "<c xmlns='" CANTO_NS_CAPS "' hash='sha-1' node='" CANTO_CAPS_NODE
+                               "' ver='%s'/>",
+                          c->sess.host->caps_ver);
+}
+
+/* Answer an iq of the stream itself (before or at binding): the reply goes
+ * straight to this stream, whose full JID may not exist yet. */
+static void reply(struct canto_c2s *c, struct canto_stanza *r)
+{
+    canto_xml_set_attr(r, r->root, "from", NULL);
+    canto_xml_set_attr(r, r->root, "to", c->state == C2S_BOUND ? c->sess.jid.full : NULL);
+    c2s_send_stanza(c, r);
+    canto_stanza_unref(r);
+}
+
+static void reply_error(struct canto_c2s *c, struct canto_stanza *iq, const char *type,
+                        const char *condition, const char *text)
+{
+    struct canto_stanza *r = canto_stanza_error(iq, type, condition, text);
+    if (r)
+        reply(c, r);
+}
+
+static void do_bind(struct canto_c2s *c, struct canto_stanza *iq, struct canto_xml_node *bind)
+{
+    if (c->state == C2S_BOUND) {
+        reply_error(c, iq, "cancel", "not-allowed", "A resource is bound already");
+        return;
+    }
+    struct canto_xml_node *res = canto_xml_child(bind, "resource", CANTO_NS_BIND);
+    const char *wanted = res ? canto_xml_text(iq, res) : "";
+    char *resource = NULL;
+    if (*wanted) {
+        resource = canto_jid_prep_resource(wanted);
+        if (!resource) {
+            reply_error(c, iq, "modify", "bad-request", "Invalid resource");
+            return;
+        }
+    } else {
+        char id[17];
+        canto_server_new_id(c->sess.server, id, sizeof id);
+        size_t n = strlen(id) + 7;
+        resource = canto_xmalloc(n);
+        snprintf(resource, n, "canto-%s", id);
+    }
+    canto_session_bind(&c->sess, c->sess.host, c->authed_local, resource);
+    free(resource);
+    c->state = C2S_BOUND;
+    struct canto_stanza *r = canto_iq_result(iq);
+    struct canto_xml_node *b = canto_xml_add_child(r, r->root, "bind", CANTO_NS_BIND);
+    struct canto_xml_node *j = canto_xml_add_child(r, b, "jid", CANTO_NS_BIND);
+    canto_xml_add_text(r, j, c->sess.jid.full, strlen(c->sess.jid.full));
+    reply(c, r);
+    canto_info("%s: bound %s", canto_conn_peer(c->conn), c->sess.jid.full);
+}
+
+bool c2s_bind_handle(struct canto_c2s *c, struct canto_stanza *iq)
+{
+    const char *type = canto_xml_attr(iq->root, "type");
+    if (!type || strcmp(type, "set") != 0)
+        return false;
+    struct canto_xml_node *payload = canto_xml_first_element(iq->root);
+    if (!payload)
+        return false;
+    if (strcmp(payload->ns, CANTO_NS_BIND) == 0 && strcmp(payload->name, "bind") == 0) {
+        do_bind(c, iq, payload);
+        return true;
+    }
+    if (strcmp(payload->ns, CANTO_NS_SESSION) == 0 && strcmp(payload->name, "session") == 0) {
+        if (c->state != C2S_BOUND)
+            reply_error(c, iq, "wait", "not-allowed", "Bind a resource first");
+        else
+            reply(c, canto_iq_result(iq));
+        return true;
+    }
+    return false;
+}

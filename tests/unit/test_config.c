@@ -1,0 +1,572 @@
+/*
+ * test_config.c: the configuration loader (src/core/config.c).
+ *
+ * Each case writes a YAML file into a fresh temporary directory (with dummy
+ * certificate and key files beside it), loads it, and checks either every
+ * field of the result or the exact error text: the "FILE:LINE: key: what"
+ * lines are the operator's interface, so they are compared byte for byte.
+ * A failed load must leave the struct zeroed.
+ */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "canto/config.h"
+#include "check.h"
+
+static char tmpdir[PATH_MAX]; /* realpath of the test's directory */
+
+static char *in_tmp(const char *name)
+{
+    struct canto_buf b = {0};
+    canto_buf_appendf(&b, "%s/%s", tmpdir, name);
+    return canto_buf_steal(&b);
+}
+
+static void write_file(const char *name, const char *content)
+{
+    char *path = in_tmp(name);
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        perror(path);
+        exit(1);
+    }
+    fputs(content, fp);
+    fclose(fp);
+    free(path);
+}
+
+/* Writes FILE (in tmpdir) with content and loads it. The error text, if
+ * any, goes to err (reset first). */
+static int load(const char *name, const char *content, struct canto_config *cfg,
+                struct canto_buf *err)
+{
+    write_file(name, content);
+    char *path = in_tmp(name);
+    canto_buf_reset(err);
+    int rc = canto_config_load(path, cfg, err);
+    free(path);
+    return rc;
+}
+
+/* The expected error text: each line given is prefixed with the file's path
+ * (tmpdir/canto.yaml) and ends with a newline. NULL ends the list. */
+static char *expect(const char *first, ...)
+{
+    struct canto_buf b = {0};
+    va_list ap;
+    va_start(ap, first);
+    for (const char *line = first; line; line = va_arg(ap, const char *))
+        canto_buf_appendf(&b, "%s/canto.yaml:%s\n", tmpdir, line);
+    va_end(ap);
+    return canto_buf_steal(&b);
+}
+
+static bool is_zeroed(const struct canto_config *cfg)
+{
+    static const struct canto_config zero;
+    return memcmp(cfg, &zero, sizeof zero) == 0;
+}
+
+/* Loads content as canto.yaml and checks that it fails with exactly the
+ * error lines given (each "LINE: key: what", NULL-terminated). */
+#define CHECK_ERRORS(content, ...)                                        \
+    do {                                                                  \
+        struct canto_config cfg_;                                         \
+        struct canto_buf err_ = {0};                                      \
+        char *want_ = expect(__VA_ARGS__, NULL);                          \
+        CHECK_INT(load("canto.yaml", (content), &cfg_, &err_), CANTO_ERROR); \
+        CHECK_STR(err_.data, want_);                                      \
+        CHECK(is_zeroed(&cfg_));                                          \
+        free(want_);                                                      \
+        canto_buf_free(&err_);                                            \
+    } while (0)
+
+static void test_full(void)
+{
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    int rc = load("canto.yaml",
+                  "# every key there is\n"
+                  "hosts: [example.test, Other.Test.]\n"
+                  "data_dir: /var/lib/canto\n"
+                  "tls:\n"
+                  "  certificate: cert.pem\n"
+                  "  key: key.pem\n"
+                  "  hosts:\n"
+                  "    muc.example.test: { certificate: other-cert.pem, key: other-key.pem }\n"
+                  "    \"*.Example.test\":\n"
+                  "      certificate: other-cert.pem\n"
+                  "      key: other-key.pem\n"
+                  "listen:\n"
+                  "  - { service: c2s, address: 127.0.0.1, port: 5222 }\n"
+                  "  - { service: c2s, address: \"::0\", port: 5223, tls: direct }\n"
+                  "  - service: c2s\n"
+                  "    address: 0.0.0.0\n"
+                  "    port: 5224\n"
+                  "    tls: optional\n"
+                  "log: { level: debug }\n"
+                  "storage: { backend: sqlite }\n"
+                  "limits:\n"
+                  "  c2s_max_stanza_size: 100000\n"
+                  "  max_depth: 16\n"
+                  "  max_attributes: 32\n"
+                  "  offline_messages: 0\n"
+                  "  connect_timeout: 20\n"
+                  "  idle_timeout: 600\n"
+                  "  c2s_rate: 8192\n"
+                  "  send_queue: 1048576\n",
+                  &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc != CANTO_OK)
+        return;
+
+    char *path = in_tmp("canto.yaml");
+    CHECK_STR(cfg.path, path);
+    free(path);
+    CHECK_INT(cfg.nhosts, 2);
+    CHECK_STR(cfg.hosts[0], "example.test");
+    CHECK_STR(cfg.hosts[1], "other.test");
+    CHECK(canto_config_has_host(&cfg, "example.test"));
+    CHECK(canto_config_has_host(&cfg, "other.test"));
+    CHECK(!canto_config_has_host(&cfg, "example"));
+    CHECK_STR(cfg.data_dir, "/var/lib/canto");
+    CHECK_STR(cfg.storage_backend, "sqlite");
+
+    char *cert = in_tmp("cert.pem"), *key = in_tmp("key.pem");
+    char *ocert = in_tmp("other-cert.pem"), *okey = in_tmp("other-key.pem");
+    CHECK_INT(cfg.ncerts, 3);
+    CHECK(cfg.certs[0].host == NULL);
+    CHECK_STR(cfg.certs[0].certificate, cert);
+    CHECK_STR(cfg.certs[0].key, key);
+    CHECK_INT(cfg.certs[0].line, 5);
+    CHECK_STR(cfg.certs[1].host, "muc.example.test");
+    CHECK_STR(cfg.certs[1].certificate, ocert);
+    CHECK_STR(cfg.certs[1].key, okey);
+    CHECK_INT(cfg.certs[1].line, 8);
+    CHECK_STR(cfg.certs[2].host, "*.example.test");
+    CHECK_STR(cfg.certs[2].certificate, ocert);
+    CHECK_STR(cfg.certs[2].key, okey);
+    CHECK_INT(cfg.certs[2].line, 10);
+    free(cert), free(key), free(ocert), free(okey);
+
+    CHECK_INT(cfg.nlisten, 3);
+    CHECK_INT(cfg.listen[0].service, CANTO_SERVICE_C2S);
+    CHECK_STR(cfg.listen[0].address, "127.0.0.1");
+    CHECK_INT(cfg.listen[0].port, 5222);
+    CHECK_INT(cfg.listen[0].tls, CANTO_TLS_REQUIRED);
+    CHECK_INT(cfg.listen[0].line, 13);
+    CHECK_STR(cfg.listen[1].address, "::");
+    CHECK_INT(cfg.listen[1].port, 5223);
+    CHECK_INT(cfg.listen[1].tls, CANTO_TLS_DIRECT);
+    CHECK_INT(cfg.listen[1].line, 14);
+    CHECK_STR(cfg.listen[2].address, "0.0.0.0");
+    CHECK_INT(cfg.listen[2].port, 5224);
+    CHECK_INT(cfg.listen[2].tls, CANTO_TLS_OPTIONAL);
+    CHECK_INT(cfg.listen[2].line, 15);
+
+    CHECK_INT(cfg.log_level, CANTO_LOG_DEBUG);
+    CHECK_INT(cfg.limits.c2s_max_stanza_size, 100000);
+    CHECK_INT(cfg.limits.max_depth, 16);
+    CHECK_INT(cfg.limits.max_attributes, 32);
+    CHECK_INT(cfg.limits.offline_messages, 0);
+    CHECK_INT(cfg.limits.connect_timeout, 20);
+    CHECK_INT(cfg.limits.idle_timeout, 600);
+    CHECK_INT(cfg.limits.c2s_rate, 8192);
+    CHECK_INT(cfg.limits.send_queue, 1048576);
+
+    canto_config_free(&cfg);
+    CHECK(is_zeroed(&cfg));
+    canto_config_free(&cfg); /* twice is harmless */
+    canto_buf_free(&err);
+}
+
+static void check_defaults(const struct canto_config *cfg)
+{
+    CHECK_STR(cfg->storage_backend, "sqlite");
+    CHECK_INT(cfg->log_level, CANTO_LOG_INFO);
+    CHECK_INT(cfg->nlisten, 0);
+    CHECK_INT(cfg->limits.c2s_max_stanza_size, 262144);
+    CHECK_INT(cfg->limits.max_depth, 32);
+    CHECK_INT(cfg->limits.max_attributes, 64);
+    CHECK_INT(cfg->limits.offline_messages, 1000);
+    CHECK_INT(cfg->limits.connect_timeout, 30);
+    CHECK_INT(cfg->limits.idle_timeout, 900);
+    CHECK_INT(cfg->limits.c2s_rate, 65536);
+    CHECK_INT(cfg->limits.send_queue, 4194304);
+}
+
+static void test_minimal(void)
+{
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+
+    /* hosts, data directory, certificate: the DESIGN.md minimum */
+    int rc = load("canto.yaml",
+                  "hosts: [localhost]\n"
+                  "data_dir: data\n"
+                  "tls: { certificate: cert.pem, key: key.pem }\n",
+                  &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc == CANTO_OK) {
+        char *data = in_tmp("data");
+        CHECK_INT(cfg.nhosts, 1);
+        CHECK_STR(cfg.hosts[0], "localhost");
+        CHECK_STR(cfg.data_dir, data);
+        CHECK_INT(cfg.ncerts, 1);
+        CHECK(cfg.certs[0].host == NULL);
+        check_defaults(&cfg);
+        free(data);
+        canto_config_free(&cfg);
+    }
+
+    /* no listeners: no tls needed (cantoctl-only use); empty sections are
+     * allowed, as are comments-only sections */
+    rc = load("canto.yaml",
+              "hosts:\n"
+              "  - localhost\n"
+              "data_dir: /srv/canto\n"
+              "listen: []\n"
+              "limits:\n"
+              "#  max_depth: 10\n"
+              "log: {}\n",
+              &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc == CANTO_OK) {
+        CHECK_INT(cfg.ncerts, 0);
+        check_defaults(&cfg);
+        canto_config_free(&cfg);
+    }
+    canto_buf_free(&err);
+}
+
+static const char base[] = "hosts: [example.test]\n"
+                           "data_dir: data\n"
+                           "tls: { certificate: cert.pem, key: key.pem }\n";
+
+static char *with_base(const char *rest)
+{
+    struct canto_buf b = {0};
+    canto_buf_append_str(&b, base);
+    canto_buf_append_str(&b, rest);
+    return canto_buf_steal(&b);
+}
+
+#define CHECK_BASE_ERRORS(rest, ...)                \
+    do {                                            \
+        char *content_ = with_base(rest);           \
+        CHECK_ERRORS(content_, __VA_ARGS__);        \
+        free(content_);                             \
+    } while (0)
+
+static void test_unknown_keys(void)
+{
+    CHECK_BASE_ERRORS("limits:\n"
+                      "  max_depth: 10\n"
+                      "  bogus: 1\n",
+                      "6: limits.bogus: unknown key");
+    CHECK_BASE_ERRORS("colour: blue\n", "4: colour: unknown key");
+    CHECK_BASE_ERRORS("listen:\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: 5222, starttls: yes }\n",
+                      "5: listen[0].starttls: unknown key");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: data\n"
+                 "tls: { certificate: cert.pem, key: key.pem, chain: x.pem }\n",
+                 "3: tls.chain: unknown key");
+    CHECK_BASE_ERRORS("log: { level: info }\n"
+                      "log: { level: debug }\n",
+                      "5: log: duplicate key (first at line 4)");
+    CHECK_BASE_ERRORS("? [a, b]\n"
+                      ": c\n",
+                      "4: keys must be plain strings");
+}
+
+static void test_wrong_types(void)
+{
+    CHECK_ERRORS("hosts: example.test\n"
+                 "data_dir: data\n",
+                 "1: hosts: must be a list of host names");
+    CHECK_ERRORS("hosts: []\n"
+                 "data_dir: data\n",
+                 "1: hosts: must list at least one host");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: [a, b]\n",
+                 "2: data_dir: must be a string");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: \"\"\n",
+                 "2: data_dir: must not be empty");
+    CHECK_BASE_ERRORS("limits:\n"
+                      "  max_depth: abc\n"
+                      "  offline_messages: -1\n"
+                      "  c2s_rate: 1.5\n"
+                      "  idle_timeout: 10000000\n"
+                      "  connect_timeout: [1]\n",
+                      "5: limits.max_depth: must be an integer between 2 and 1024",
+                      "6: limits.offline_messages: must be an integer between 0 and 1000000",
+                      "7: limits.c2s_rate: must be an integer between 1024 and 1073741824",
+                      "8: limits.idle_timeout: must be an integer between 10 and 604800",
+                      "9: limits.connect_timeout: must be an integer between 1 and 3600");
+    CHECK_BASE_ERRORS("limits: 5\n", "4: limits: must be a mapping");
+    CHECK_BASE_ERRORS("listen: c2s\n", "4: listen: must be a list of listeners");
+    CHECK_BASE_ERRORS("listen: [5222]\n", "4: listen[0]: must be a mapping");
+    CHECK_BASE_ERRORS("log: { level: verbose }\n",
+                      "4: log.level: must be one of debug, info, warn, error");
+    CHECK_BASE_ERRORS("storage: { backend: postgres }\n",
+                      "4: storage.backend: must be one of sqlite");
+    CHECK_BASE_ERRORS("limits:\n"
+                      "  c2s_max_stanza_size: 1000000\n"
+                      "  send_queue: 500000\n",
+                      "6: limits.send_queue: must be at least c2s_max_stanza_size (1000000)");
+    CHECK_ERRORS("- hosts\n", "1: the top level must be a mapping of keys to values");
+    CHECK_ERRORS("", "1: hosts: required key is missing", "1: data_dir: required key is missing");
+}
+
+static void test_listen(void)
+{
+    CHECK_BASE_ERRORS("listen:\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: 0 }\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: 65536 }\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: http }\n",
+                      "5: listen[0].port: must be an integer between 1 and 65535",
+                      "6: listen[1].port: must be an integer between 1 and 65535",
+                      "7: listen[2].port: must be an integer between 1 and 65535");
+    CHECK_BASE_ERRORS("listen:\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: 5222 }\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: 5223, tls: starttls }\n",
+                      "6: listen[1].tls: must be one of required, optional, direct");
+    CHECK_BASE_ERRORS("listen:\n"
+                      "  - { service: s2s, address: localhost, port: 5269 }\n",
+                      "5: listen[0].service: must be one of c2s",
+                      "5: listen[0].address: must be an IPv4 or IPv6 address");
+    CHECK_BASE_ERRORS("listen:\n"
+                      "  - { service: c2s, address: \"::1\", port: 5222 }\n"
+                      "  - { service: c2s, address: 127.0.0.1, port: 5222 }\n"
+                      "  - service: c2s\n"
+                      "    address: 0:0:0:0:0:0:0:1\n"
+                      "    port: 5222\n",
+                      "7: listen[2]: ::1 port 5222 is configured twice (first at line 5)");
+    CHECK_BASE_ERRORS("listen:\n"
+                      "  - { service: c2s, port: 5222 }\n",
+                      "5: listen[0].address: required key is missing");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: data\n"
+                 "listen:\n"
+                 "  - { service: c2s, address: 127.0.0.1, port: 5222 }\n",
+                 "3: tls: required when listeners are configured");
+}
+
+static void test_certificates(void)
+{
+    char *missing = in_tmp("nope.pem");
+    char line[PATH_MAX + 100];
+    snprintf(line, sizeof line,
+             "4: tls.certificate: cannot read %s: No such file or directory", missing);
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: data\n"
+                 "tls:\n"
+                 "  certificate: nope.pem\n"
+                 "  key: key.pem\n",
+                 line);
+    free(missing);
+
+    snprintf(line, sizeof line, "2: tls.key: cannot read %s: Is a directory", tmpdir);
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "tls: { certificate: /dev/null, key: . }\n"
+                 "data_dir: data\n",
+                 "2: tls.certificate: cannot read /dev/null: not a regular file", line);
+
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: data\n"
+                 "tls:\n"
+                 "  key: key.pem\n"
+                 "  hosts:\n"
+                 "    other.test: { certificate: cert.pem }\n"
+                 "    bad host: { certificate: cert.pem, key: key.pem }\n"
+                 "    Other.Test: { certificate: cert.pem, key: key.pem }\n",
+                 "4: tls.certificate: required key is missing",
+                 "6: tls.hosts.other.test.key: required key is missing",
+                 "7: tls.hosts.bad host: invalid domain name \"bad host\"",
+                 "8: tls.hosts.Other.Test: duplicate host other.test (first at line 6)");
+}
+
+static void test_hosts(void)
+{
+    /* a name longer than any fixed buffer survives into the message whole */
+    char longname[1101];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    struct canto_buf content = {0}, line = {0};
+    canto_buf_appendf(&content,
+                      "hosts: [example.test]\n"
+                      "data_dir: data\n"
+                      "tls:\n"
+                      "  certificate: cert.pem\n"
+                      "  key: key.pem\n"
+                      "  hosts:\n"
+                      "    ? %s\n"
+                      "    : {}\n",
+                      longname);
+    canto_buf_appendf(&line, "7: tls.hosts.%s: invalid domain name \"%s\"", longname, longname);
+    CHECK_ERRORS(content.data, line.data);
+    canto_buf_free(&content);
+    canto_buf_free(&line);
+
+    CHECK_ERRORS("hosts:\n"
+                 "  - example.test\n"
+                 "  - other.test\n"
+                 "  - EXAMPLE.test.\n"
+                 "data_dir: data\n",
+                 "4: hosts[2]: duplicate host example.test (first at line 2)");
+    CHECK_ERRORS("hosts: [\"exa mple.test\", user@example.test, a..b, \"\"]\n"
+                 "data_dir: data\n",
+                 "1: hosts[0]: invalid domain name \"exa mple.test\"",
+                 "1: hosts[1]: invalid domain name \"user@example.test\"",
+                 "1: hosts[2]: invalid domain name \"a..b\"",
+                 "1: hosts[3]: must not be empty");
+}
+
+static void test_syntax_errors(void)
+{
+    CHECK_ERRORS("hosts: [example.test\n"
+                 "data_dir: data\n",
+                 "2: YAML syntax error: did not find expected ',' or ']' "
+                 "(while parsing a flow sequence at line 1)");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: data\n"
+                 "  log: x\n",
+                 "3: YAML syntax error: mapping values are not allowed in this context");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: *nowhere\n",
+                 "2: YAML syntax error: found undefined alias");
+    CHECK_ERRORS("hosts: [example.test]\n"
+                 "data_dir: data\n"
+                 "---\n"
+                 "hosts: [other.test]\n",
+                 "3: only one YAML document is allowed");
+
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    char *path = in_tmp("absent.yaml");
+    char *want = NULL;
+    struct canto_buf w = {0};
+    canto_buf_appendf(&w, "%s: cannot open: No such file or directory\n", path);
+    want = canto_buf_steal(&w);
+    CHECK_INT(canto_config_load(path, &cfg, &err), CANTO_ERROR);
+    CHECK_STR(err.data, want);
+    CHECK(is_zeroed(&cfg));
+    free(want);
+    free(path);
+    canto_buf_free(&err);
+}
+
+/* Relative paths are relative to the file, not to the working directory,
+ * and the file itself may be named relative to the working directory. */
+static void test_relative_paths(void)
+{
+    char cwd[PATH_MAX];
+    char *sub = in_tmp("etc");
+    mkdir(sub, 0700);
+    free(sub);
+    write_file("etc/canto.yaml", "hosts: [example.test]\n"
+                                 "data_dir: ../var/./lib//canto/\n"
+                                 "tls:\n"
+                                 "  certificate: ../cert.pem\n"
+                                 "  key: ./../etc/../key.pem\n");
+    if (!getcwd(cwd, sizeof cwd) || chdir(tmpdir) != 0) {
+        CHECK(!"chdir");
+        return;
+    }
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    int rc = canto_config_load("etc/canto.yaml", &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc == CANTO_OK) {
+        char *p = in_tmp("etc/canto.yaml"), *d = in_tmp("var/lib/canto");
+        char *c = in_tmp("cert.pem"), *k = in_tmp("key.pem");
+        CHECK_STR(cfg.path, p);
+        CHECK_STR(cfg.data_dir, d);
+        CHECK_STR(cfg.certs[0].certificate, c);
+        CHECK_STR(cfg.certs[0].key, k);
+        free(p), free(d), free(c), free(k);
+        canto_config_free(&cfg);
+    }
+
+    /* errors name the file as it was given */
+    write_file("etc/bad.yaml", "hosts: [example.test]\ndata_dir: data\nport: 1\n");
+    canto_buf_reset(&err);
+    CHECK_INT(canto_config_load("etc/bad.yaml", &cfg, &err), CANTO_ERROR);
+    CHECK_STR(err.data, "etc/bad.yaml:3: port: unknown key\n");
+    canto_buf_free(&err);
+    if (chdir(cwd) != 0)
+        CHECK(!"chdir back");
+}
+
+/* Everything wrong in one file is reported in one run, in file order. */
+static void test_many_errors(void)
+{
+    char *missing = in_tmp("missing-key.pem");
+    char keyline[PATH_MAX + 100];
+    snprintf(keyline, sizeof keyline,
+             "6: tls.key: cannot read %s: No such file or directory", missing);
+    CHECK_ERRORS("hosts: [example.test, example.test]\n"
+                 "data_dir: data\n"
+                 "colour: blue\n"
+                 "tls:\n"
+                 "  certificate: cert.pem\n"
+                 "  key: missing-key.pem\n"
+                 "listen:\n"
+                 "  - { service: c2s, address: 127.0.0.1, port: 99999 }\n"
+                 "  - { service: c2s, address: 127.0.0.1, port: 5223, tls: maybe }\n"
+                 "limits:\n"
+                 "  max_depth: deep\n"
+                 "  bogus: 1\n",
+                 "1: hosts[1]: duplicate host example.test (first at line 1)",
+                 "3: colour: unknown key", keyline,
+                 "8: listen[0].port: must be an integer between 1 and 65535",
+                 "9: listen[1].tls: must be one of required, optional, direct",
+                 "11: limits.max_depth: must be an integer between 2 and 1024",
+                 "12: limits.bogus: unknown key");
+    free(missing);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/canto-test-config-XXXXXX";
+    if (!mkdtemp(tmpl) || !realpath(tmpl, tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    write_file("cert.pem", "-----BEGIN CERTIFICATE-----\n");
+    write_file("key.pem", "-----BEGIN PRIVATE KEY-----\n");
+    write_file("other-cert.pem", "-----BEGIN CERTIFICATE-----\n");
+    write_file("other-key.pem", "-----BEGIN PRIVATE KEY-----\n");
+
+    test_full();
+    test_minimal();
+    test_unknown_keys();
+    test_wrong_types();
+    test_listen();
+    test_certificates();
+    test_hosts();
+    test_syntax_errors();
+    test_relative_paths();
+    test_many_errors();
+
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return CHECK_DONE();
+}

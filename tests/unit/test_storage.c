@@ -1,0 +1,839 @@
+/*
+ * test_storage.c: the storage interface (include/canto/storage.h) on the
+ * SQLite backend, driven the way the server drives it: requests queued from
+ * the loop thread, results arriving in callbacks while the loop runs.
+ *
+ * Every test gets its own fresh loop and a directory under one mkdtemp()
+ * directory, removed at the end. The storage handle is unreferenced while
+ * idle, so uv_run(UV_RUN_DEFAULT) returns exactly when every queued request
+ * has completed; that is how the tests wait. Raw SQLite access is used only
+ * to look at the file from outside (schema version, injected failures), the
+ * way another process would. No timing is asserted; the group-commit test
+ * prints its throughput for information.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "canto/buf.h"
+#include "canto/common.h"
+#include "canto/storage.h"
+#include "check.h"
+
+static char base_dir[64];
+static bool in_queue_call; /* true while a storage function is being called */
+static int next_seq;       /* completion counter, for order checks */
+
+/* The callback ran exactly once, with this result. */
+#define EXPECT(res, want)                 \
+    do {                                  \
+        CHECK_INT((res).calls, 1);        \
+        CHECK_INT((res).rc, (want));      \
+    } while (0)
+
+/* Queue a request with the flag up: a callback run inside the call fails. */
+#define QUEUE(call)            \
+    do {                       \
+        in_queue_call = true;  \
+        call;                  \
+        in_queue_call = false; \
+    } while (0)
+
+struct result {
+    int calls;                               /* times the callback ran */
+    int rc;                                  /* last rc */
+    int seq;                                 /* completion order */
+    size_t n;                                /* count / items / messages */
+    struct canto_scram_cred creds[4];        /* get_creds copy */
+    struct canto_buf text;                   /* list items or stanzas, joined */
+    int64_t ids[8];                          /* first offline ids */
+};
+
+static void result_reset(struct result *r)
+{
+    canto_buf_free(&r->text);
+    memset(r, 0, sizeof *r);
+    r->rc = 1; /* no rc has that value */
+}
+
+static void note(struct result *r, int rc)
+{
+    CHECK(!in_queue_call);
+    r->calls++;
+    r->rc = rc;
+    r->seq = next_seq++;
+}
+
+static void on_done(void *ud, int rc)
+{
+    note(ud, rc);
+}
+
+static void on_creds(void *ud, int rc, const struct canto_scram_cred *creds, size_t n)
+{
+    struct result *r = ud;
+    note(r, rc);
+    r->n = n;
+    CHECK(n <= CANTO_ARRAY_LEN(r->creds));
+    if (n && n <= CANTO_ARRAY_LEN(r->creds))
+        memcpy(r->creds, creds, n * sizeof *creds);
+}
+
+static void on_list(void *ud, int rc, const char *const *items, size_t n)
+{
+    struct result *r = ud;
+    note(r, rc);
+    r->n = n;
+    canto_buf_reset(&r->text);
+    for (size_t i = 0; items && i < n; i++) {
+        if (i)
+            canto_buf_append_char(&r->text, ' ');
+        canto_buf_append_str(&r->text, items[i]);
+    }
+    canto_buf_append_str(&r->text, ""); /* never NULL */
+}
+
+static void on_offline(void *ud, int rc, const struct canto_offline_msg *msgs, size_t n)
+{
+    struct result *r = ud;
+    note(r, rc);
+    r->n = n;
+    canto_buf_reset(&r->text);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            canto_buf_append_char(&r->text, '|');
+        CHECK_INT(strlen(msgs[i].xml), msgs[i].len);
+        canto_buf_append(&r->text, msgs[i].xml, msgs[i].len);
+        if (i < CANTO_ARRAY_LEN(r->ids))
+            r->ids[i] = msgs[i].id;
+        if (i > 0)
+            CHECK(msgs[i].id > msgs[i - 1].id);
+    }
+    canto_buf_append_str(&r->text, "");
+}
+
+static size_t digest_len(enum canto_hash h)
+{
+    return h == CANTO_HASH_SHA1 ? 20 : h == CANTO_HASH_SHA256 ? 32 : 64;
+}
+
+/* A made-up but well-formed credential; seed varies every byte. */
+static struct canto_scram_cred make_cred(enum canto_hash h, int seed)
+{
+    struct canto_scram_cred c;
+    memset(&c, 0, sizeof c);
+    c.hash = h;
+    c.iterations = 4096 + (uint32_t)seed;
+    c.salt_len = CANTO_SCRAM_SALT_LEN;
+    for (size_t i = 0; i < c.salt_len; i++)
+        c.salt[i] = (unsigned char)(seed + i);
+    for (size_t i = 0; i < digest_len(h); i++) {
+        c.stored_key[i] = (unsigned char)(seed * 7 + i);
+        c.server_key[i] = (unsigned char)(seed * 13 + i * 3);
+    }
+    return c;
+}
+
+static bool cred_equal(const struct canto_scram_cred *a, const struct canto_scram_cred *b)
+{
+    size_t hl = digest_len(a->hash);
+    return a->hash == b->hash && a->iterations == b->iterations && a->salt_len == b->salt_len &&
+           memcmp(a->salt, b->salt, a->salt_len) == 0 &&
+           memcmp(a->stored_key, b->stored_key, hl) == 0 &&
+           memcmp(a->server_key, b->server_key, hl) == 0;
+}
+
+static void dir_path(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", base_dir, name);
+}
+
+static struct canto_storage *open_dir(uv_loop_t *loop, const char *dir)
+{
+    struct canto_storage_options opts = {.backend = "sqlite", .data_dir = dir};
+    struct canto_storage *s = NULL;
+    struct canto_buf err = {0};
+    int rc = canto_storage_open(loop, &opts, &s, &err);
+    if (rc != CANTO_OK)
+        fprintf(stderr, "open %s: %s\n", dir, err.data ? err.data : "?");
+    CHECK_INT(rc, CANTO_OK);
+    CHECK(s != NULL);
+    canto_buf_free(&err);
+    return s;
+}
+
+static void run(uv_loop_t *loop)
+{
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void loop_done(uv_loop_t *loop)
+{
+    CHECK_INT(uv_loop_close(loop), 0);
+}
+
+/* Open the database file directly, as another process would. */
+static sqlite3 *raw_open(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/canto.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t v = -1;
+    CHECK_INT(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    if (q && sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int e = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (e != SQLITE_OK)
+        fprintf(stderr, "raw_exec %s: %s\n", sql, msg ? msg : "?");
+    CHECK_INT(e, SQLITE_OK);
+    sqlite3_free(msg);
+}
+
+/* Accounts whose cached offline_count disagrees with their rows. */
+#define COUNT_MISMATCHES                                                          \
+    "SELECT count(*) FROM accounts a WHERE offline_count != "                     \
+    "(SELECT count(*) FROM offline o WHERE o.host = a.host AND o.user = a.user)"
+
+/* --- tests ---------------------------------------------------------------------- */
+
+static void test_unknown_backend(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "pg");
+    struct canto_storage_options opts = {.backend = "postgres", .data_dir = dir};
+    struct canto_storage *s = (struct canto_storage *)&loop; /* must be reset */
+    struct canto_buf err = {0};
+    CHECK_INT(canto_storage_open(&loop, &opts, &s, &err), CANTO_ERROR);
+    CHECK(s == NULL);
+    CHECK(err.data && strstr(err.data, "postgres"));
+    canto_buf_free(&err);
+
+    opts.backend = "sqlite";
+    opts.data_dir = "/proc/canto-cannot-be-here";
+    CHECK_INT(canto_storage_open(&loop, &opts, &s, &err), CANTO_ERROR);
+    CHECK(err.data && strstr(err.data, "canto-cannot-be-here"));
+    canto_buf_free(&err);
+    loop_done(&loop);
+}
+
+static void test_accounts(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "accounts/nested");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct stat st;
+    CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+
+    struct canto_scram_cred creds[3] = {
+        make_cred(CANTO_HASH_SHA1, 1),
+        make_cred(CANTO_HASH_SHA256, 2),
+        make_cred(CANTO_HASH_SHA512, 3),
+    };
+    struct result a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, f = {0};
+    result_reset(&a), result_reset(&b), result_reset(&c);
+    result_reset(&d), result_reset(&e), result_reset(&f);
+
+    QUEUE(canto_storage_account_create(s, "example.org", "juliet", creds, 3, on_done, &a));
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "juliet", on_creds, &b));
+    QUEUE(canto_storage_account_create(s, "example.org", "juliet", creds, 1, on_done, &c));
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "romeo", on_creds, &d));
+    QUEUE(canto_storage_account_exists(s, "example.org", "juliet", on_done, &e));
+    QUEUE(canto_storage_account_exists(s, "example.net", "juliet", on_done, &f));
+    CHECK_INT(a.calls, 0); /* nothing runs inside the calls */
+    run(&loop);
+    CHECK_INT(a.calls, 1);
+    EXPECT(a, CANTO_OK);
+    EXPECT(b, CANTO_OK);
+    CHECK_INT(b.n, 3);
+    for (size_t i = 0; i < 3 && i < b.n; i++)
+        CHECK(cred_equal(&b.creds[i], &creds[i]));
+    EXPECT(c, CANTO_CONFLICT);
+    EXPECT(d, CANTO_NOTFOUND);
+    CHECK_INT(d.n, 0);
+    EXPECT(e, CANTO_OK);
+    EXPECT(f, CANTO_NOTFOUND);
+
+    /* Replace the credentials: one new SHA-256 entry only. */
+    struct canto_scram_cred fresh = make_cred(CANTO_HASH_SHA256, 42);
+    result_reset(&a), result_reset(&b), result_reset(&c);
+    QUEUE(canto_storage_account_set_creds(s, "example.org", "juliet", &fresh, 1, on_done, &a));
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "juliet", on_creds, &b));
+    QUEUE(canto_storage_account_set_creds(s, "example.org", "nobody", &fresh, 1, on_done, &c));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    EXPECT(b, CANTO_OK);
+    CHECK_INT(b.n, 1);
+    CHECK(cred_equal(&b.creds[0], &fresh));
+    EXPECT(c, CANTO_NOTFOUND);
+
+    /* Malformed input is refused through the callback, never inline. */
+    struct canto_scram_cred dup[2] = {make_cred(CANTO_HASH_SHA1, 5), make_cred(CANTO_HASH_SHA1, 6)};
+    struct canto_scram_cred bad = make_cred(CANTO_HASH_SHA1, 7);
+    bad.salt_len = 0;
+    result_reset(&a), result_reset(&b), result_reset(&c), result_reset(&d);
+    QUEUE(canto_storage_account_create(s, "example.org", "dup", dup, 2, on_done, &a));
+    QUEUE(canto_storage_account_create(s, "example.org", "bad", &bad, 1, on_done, &b));
+    QUEUE(canto_storage_account_exists(s, NULL, "juliet", on_done, &c));
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "", on_creds, &d));
+    run(&loop);
+    EXPECT(a, CANTO_INVALID);
+    EXPECT(b, CANTO_INVALID);
+    EXPECT(c, CANTO_INVALID);
+    EXPECT(d, CANTO_INVALID);
+
+    /* An account with no credentials exists and has none. */
+    result_reset(&a), result_reset(&b);
+    QUEUE(canto_storage_account_create(s, "example.org", "bare", NULL, 0, on_done, &a));
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "bare", on_creds, &b));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    EXPECT(b, CANTO_OK);
+    CHECK_INT(b.n, 0);
+
+    /* Lists: one host, every host; bare JIDs in string order. */
+    static const char *const more[][2] = {
+        {"example.org", "alice"}, {"example.net", "zed"}, {"example.net", "bob"},
+        {"a.example", "mallory"}, {"example.org", "a.b"}, {"example.org", "a"},
+    };
+    struct result made[CANTO_ARRAY_LEN(more)];
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(more); i++) {
+        memset(&made[i], 0, sizeof made[i]);
+        QUEUE(canto_storage_account_create(s, more[i][0], more[i][1], creds, 1, on_done,
+                                           &made[i]));
+    }
+    result_reset(&a), result_reset(&b), result_reset(&c);
+    QUEUE(canto_storage_account_list(s, "example.org", on_list, &a));
+    QUEUE(canto_storage_account_list(s, NULL, on_list, &b));
+    QUEUE(canto_storage_account_list(s, "empty.example", on_list, &c));
+    run(&loop);
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(more); i++)
+        EXPECT(made[i], CANTO_OK);
+    EXPECT(a, CANTO_OK);
+    CHECK_INT(a.n, 5);
+    CHECK_STR(a.text.data, "a.b@example.org a@example.org alice@example.org bare@example.org "
+                           "juliet@example.org");
+    CHECK_INT(b.n, 8);
+    CHECK_STR(b.text.data, "a.b@example.org a@example.org alice@example.org bare@example.org "
+                           "bob@example.net juliet@example.org mallory@a.example "
+                           "zed@example.net");
+    EXPECT(c, CANTO_OK);
+    CHECK_INT(c.n, 0);
+    CHECK_STR(c.text.data, "");
+
+    /* Delete: gone, credentials with it; a second delete finds nothing. */
+    result_reset(&a), result_reset(&b), result_reset(&c), result_reset(&d);
+    QUEUE(canto_storage_account_delete(s, "example.org", "juliet", on_done, &a));
+    QUEUE(canto_storage_account_delete(s, "example.org", "juliet", on_done, &b));
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "juliet", on_creds, &c));
+    QUEUE(canto_storage_account_exists(s, "example.org", "juliet", on_done, &d));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    EXPECT(b, CANTO_NOTFOUND);
+    EXPECT(c, CANTO_NOTFOUND);
+    EXPECT(d, CANTO_NOTFOUND);
+
+    canto_storage_close(s);
+    sqlite3 *db = raw_open(dir);
+    CHECK_INT(raw_int(db, "SELECT count(*) FROM credentials WHERE user = 'juliet'"), 0);
+    sqlite3_close(db);
+    struct result *all[] = {&a, &b, &c, &d, &e, &f};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(all); i++)
+        result_reset(all[i]);
+    loop_done(&loop);
+}
+
+static void test_offline(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "offline");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA256, 1);
+    struct result a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, f = {0}, g = {0};
+    struct result st[3];
+    memset(st, 0, sizeof st);
+    static const char *const msgs[] = {"<message id='1'/>", "<message id='2'>caf\xc3\xa9</message>",
+                                       "<message id='3'/>"};
+
+    QUEUE(canto_storage_account_create(s, "example.org", "juliet", &cred, 1, on_done, &a));
+    for (int i = 0; i < 3; i++)
+        QUEUE(canto_storage_offline_store(s, "example.org", "juliet", msgs[i], strlen(msgs[i]), 3,
+                                          on_done, &st[i]));
+    QUEUE(canto_storage_offline_store(s, "example.org", "juliet", "<message id='4'/>", 17, 3,
+                                      on_done, &b));
+    QUEUE(canto_storage_offline_store(s, "example.org", "romeo", "<message/>", 10, 3, on_done,
+                                      &c));
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "juliet", 100, on_offline, &d));
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "juliet", 2, on_offline, &e));
+    QUEUE(canto_storage_offline_count(s, "example.org", "juliet", on_list, &f));
+    QUEUE(canto_storage_offline_store(s, "example.org", "juliet", "<message id='5'/>", 17, 0,
+                                      on_done, &g));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    for (int i = 0; i < 3; i++)
+        EXPECT(st[i], CANTO_OK);
+    EXPECT(b, CANTO_LIMIT);
+    EXPECT(c, CANTO_NOTFOUND);
+    EXPECT(d, CANTO_OK);
+    CHECK_INT(d.n, 3);
+    CHECK_STR(d.text.data,
+              "<message id='1'/>|<message id='2'>caf\xc3\xa9</message>|<message id='3'/>");
+    CHECK_INT(e.n, 2);
+    CHECK_STR(e.text.data, "<message id='1'/>|<message id='2'>caf\xc3\xa9</message>");
+    EXPECT(f, CANTO_OK);
+    CHECK_INT(f.n, 3);
+    EXPECT(g, CANTO_LIMIT); /* a limit of 0 stores nothing */
+
+    /* Delete up to the second id; the third stays; ids never go back. */
+    int64_t second = d.ids[1], third = d.ids[2];
+    result_reset(&a), result_reset(&b), result_reset(&c), result_reset(&e);
+    QUEUE(canto_storage_offline_delete(s, "example.org", "juliet", second, on_done, &a));
+    QUEUE(canto_storage_offline_delete(s, "example.org", "juliet", second, NULL, NULL));
+    QUEUE(canto_storage_offline_count(s, "example.org", "juliet", on_list, &b));
+    QUEUE(canto_storage_offline_store(s, "example.org", "juliet", "<message id='6'/>", 17, 3,
+                                      on_done, &c));
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "juliet", 10, on_offline, &e));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    CHECK_INT(b.n, 1);
+    EXPECT(c, CANTO_OK);
+    CHECK_INT(e.n, 2);
+    CHECK_INT(e.ids[0], third);
+    CHECK(e.ids[1] > third);
+    CHECK_STR(e.text.data, "<message id='3'/>|<message id='6'/>");
+
+    /* Deleting the account deletes its messages; a new account of the same
+     * name starts empty. Unknown accounts have no messages. */
+    result_reset(&a), result_reset(&b), result_reset(&c), result_reset(&d), result_reset(&e);
+    QUEUE(canto_storage_account_delete(s, "example.org", "juliet", on_done, &a));
+    QUEUE(canto_storage_offline_count(s, "example.org", "juliet", on_list, &b));
+    QUEUE(canto_storage_account_create(s, "example.org", "juliet", &cred, 1, on_done, &c));
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "juliet", 10, on_offline, &d));
+    QUEUE(canto_storage_offline_count(s, "example.org", "nobody", on_list, &e));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    EXPECT(b, CANTO_OK);
+    CHECK_INT(b.n, 0);
+    EXPECT(c, CANTO_OK);
+    EXPECT(d, CANTO_OK);
+    CHECK_INT(d.n, 0);
+    EXPECT(e, CANTO_OK);
+    CHECK_INT(e.n, 0);
+    canto_storage_close(s);
+
+    sqlite3 *db = raw_open(dir);
+    CHECK_INT(raw_int(db, "SELECT count(*) FROM offline"), 0);
+    CHECK_INT(raw_int(db, COUNT_MISMATCHES), 0);
+    sqlite3_close(db);
+    struct result *all[] = {&a, &b, &c, &d, &e, &f, &g};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(all); i++)
+        result_reset(all[i]);
+    for (int i = 0; i < 3; i++)
+        result_reset(&st[i]);
+    loop_done(&loop);
+}
+
+/* Callbacks run in the order the requests were made, whatever their kind,
+ * and a barrier comes after everything queued before it. */
+static void test_order(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "order");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA1, 9);
+    enum { N = 12 };
+    struct result r[N];
+    memset(r, 0, sizeof r);
+    next_seq = 0;
+    QUEUE(canto_storage_account_create(s, "h", "u", &cred, 1, on_done, &r[0]));
+    QUEUE(canto_storage_account_exists(s, "h", "u", on_done, &r[1]));
+    QUEUE(canto_storage_offline_store(s, "h", "u", "<m/>", 4, 10, on_done, &r[2]));
+    QUEUE(canto_storage_offline_fetch(s, "h", "u", 10, on_offline, &r[3]));
+    QUEUE(canto_storage_barrier(s, on_done, &r[4]));
+    QUEUE(canto_storage_account_list(s, NULL, on_list, &r[5]));
+    QUEUE(canto_storage_offline_count(s, "h", "u", on_list, &r[6]));
+    QUEUE(canto_storage_account_get_creds(s, "h", "u", on_creds, &r[7]));
+    QUEUE(canto_storage_account_create(s, "h", "u", &cred, 1, on_done, &r[8]));
+    QUEUE(canto_storage_offline_delete(s, "h", "u", INT64_MAX, on_done, &r[9]));
+    QUEUE(canto_storage_account_delete(s, "h", "u", on_done, &r[10]));
+    QUEUE(canto_storage_barrier(s, on_done, &r[11]));
+    run(&loop);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(r[i].calls, 1);
+        CHECK_INT(r[i].seq, i);
+    }
+    CHECK_INT(r[3].n, 1);
+    EXPECT(r[8], CANTO_CONFLICT);
+    EXPECT(r[11], CANTO_OK);
+    canto_storage_close(s);
+    for (int i = 0; i < N; i++)
+        result_reset(&r[i]);
+    loop_done(&loop);
+}
+
+/* The chain a feature writes: a callback queues the next request. */
+struct chain {
+    struct canto_storage *s;
+    int step;
+    int rc[3];
+};
+
+static void chain_next(void *ud, int rc)
+{
+    struct chain *c = ud;
+    CHECK(!in_queue_call);
+    c->rc[c->step++] = rc;
+    if (c->step == 1)
+        QUEUE(canto_storage_offline_store(c->s, "h", "u", "<m/>", 4, 10, chain_next, c));
+    else if (c->step == 2)
+        QUEUE(canto_storage_account_delete(c->s, "h", "u", chain_next, c));
+}
+
+static void test_chain_and_close(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "chain");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA512, 3);
+
+    /* Close drains requests queued by callbacks during close as well. */
+    struct chain ch = {.s = s};
+    QUEUE(canto_storage_account_create(s, "h", "u", &cred, 1, chain_next, &ch));
+    canto_storage_close(s);
+    CHECK_INT(ch.step, 3);
+    CHECK_INT(ch.rc[0], CANTO_OK);
+    CHECK_INT(ch.rc[1], CANTO_OK);
+    CHECK_INT(ch.rc[2], CANTO_OK);
+
+    /* Close with many requests still queued: every callback runs. */
+    s = open_dir(&loop, dir);
+    enum { N = 200 };
+    struct result *r = canto_xcalloc(N + 2, sizeof *r);
+    QUEUE(canto_storage_account_create(s, "h", "v", &cred, 1, on_done, &r[0]));
+    for (int i = 1; i <= N; i++)
+        QUEUE(canto_storage_offline_store(s, "h", "v", "<m/>", 4, 1000, on_done, &r[i]));
+    QUEUE(canto_storage_offline_fetch(s, "h", "v", 1000, on_offline, &r[N + 1]));
+    canto_storage_close(s);
+    for (int i = 0; i <= N + 1; i++) {
+        CHECK_INT(r[i].calls, 1);
+        EXPECT(r[i], CANTO_OK);
+    }
+    CHECK_INT(r[N + 1].n, N);
+    for (int i = 0; i <= N + 1; i++)
+        result_reset(&r[i]);
+    free(r);
+
+    /* A storage with nothing queued closes at once. */
+    s = open_dir(&loop, dir);
+    canto_storage_close(s);
+    loop_done(&loop);
+}
+
+/* 10000 stores queued at once: group commit keeps this fast; correctness is
+ * what is checked (every one OK, all stored, in order). Two requests in the
+ * middle are made to fail with real SQL errors by triggers installed from
+ * outside: only they fail, and a failed create leaves no half account. */
+static void test_many(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "many");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA256, 4);
+    struct result a = {0};
+    QUEUE(canto_storage_account_create(s, "example.org", "busy", &cred, 1, on_done, &a));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+
+    sqlite3 *db = raw_open(dir);
+    raw_exec(db, "CREATE TRIGGER poison_msg BEFORE INSERT ON offline "
+                 "WHEN NEW.stanza = '<poison/>' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+    raw_exec(db, "CREATE TRIGGER poison_cred BEFORE INSERT ON credentials "
+                 "WHEN NEW.user = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+    sqlite3_close(db);
+
+    enum { N = 10000, BAD1 = 5000, BAD2 = 7000 };
+    struct result *r = canto_xcalloc(N, sizeof *r);
+    struct result fetched = {0}, count = {0}, exists = {0};
+    char xml[64];
+    uint64_t t0 = canto_now_ms();
+    next_seq = 0;
+    for (int i = 0; i < N; i++) {
+        if (i == BAD1) {
+            QUEUE(canto_storage_offline_store(s, "example.org", "busy", "<poison/>", 9, N + 10,
+                                              on_done, &r[i]));
+        } else if (i == BAD2) {
+            QUEUE(canto_storage_account_create(s, "example.org", "poison", &cred, 1, on_done,
+                                               &r[i]));
+        } else {
+            int len = snprintf(xml, sizeof xml, "<message id='m%d'/>", i);
+            QUEUE(canto_storage_offline_store(s, "example.org", "busy", xml, (size_t)len, N + 10,
+                                              on_done, &r[i]));
+        }
+    }
+    run(&loop);
+    uint64_t elapsed = canto_now_ms() - t0;
+    fprintf(stderr, "test_storage: %d queued requests completed in %llu ms\n", N,
+            (unsigned long long)elapsed);
+
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(r[i].calls, 1);
+        CHECK_INT(r[i].seq, i);
+        if (i == BAD1 || i == BAD2)
+            EXPECT(r[i], CANTO_ERROR);
+        else
+            ok += r[i].rc == CANTO_OK;
+    }
+    CHECK_INT(ok, N - 2);
+
+    QUEUE(canto_storage_offline_count(s, "example.org", "busy", on_list, &count));
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "busy", N, on_offline, &fetched));
+    QUEUE(canto_storage_account_exists(s, "example.org", "poison", on_done, &exists));
+    run(&loop);
+    CHECK_INT(count.n, N - 2);
+    CHECK_INT(fetched.n, N - 2);
+    EXPECT(exists, CANTO_NOTFOUND);
+    db = raw_open(dir);
+    CHECK_INT(raw_int(db, COUNT_MISMATCHES), 0);
+    sqlite3_close(db);
+    /* Spot-check order: the text starts with m0 and ends with the last. */
+    CHECK(fetched.text.data && strncmp(fetched.text.data, "<message id='m0'/>|", 19) == 0);
+    snprintf(xml, sizeof xml, "|<message id='m%d'/>", N - 1);
+    CHECK(fetched.text.len > strlen(xml) &&
+          strcmp(fetched.text.data + fetched.text.len - strlen(xml), xml) == 0);
+    canto_storage_close(s);
+
+    for (int i = 0; i < N; i++)
+        result_reset(&r[i]);
+    free(r);
+    result_reset(&fetched);
+    result_reset(&count);
+    result_reset(&exists);
+    loop_done(&loop);
+}
+
+/* Reopen: data persists; the schema version is recorded; a database from a
+ * newer Canto is refused. */
+static void test_reopen_and_version(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "reopen");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA1, 11);
+    struct result a = {0}, b = {0};
+    QUEUE(canto_storage_account_create(s, "example.org", "juliet", &cred, 1, on_done, &a));
+    QUEUE(canto_storage_offline_store(s, "example.org", "juliet", "<m/>", 4, 5, on_done, &b));
+    canto_storage_close(s);
+    EXPECT(a, CANTO_OK);
+    EXPECT(b, CANTO_OK);
+
+    sqlite3 *db = raw_open(dir);
+    int64_t version = raw_int(db, "SELECT max(version) FROM schema_version");
+    CHECK(version >= 1);
+    CHECK_INT(raw_int(db, "SELECT count(*) FROM schema_version"), version);
+    CHECK_INT(raw_int(db, "SELECT min(version) FROM schema_version"), 1);
+    sqlite3_close(db);
+
+    s = open_dir(&loop, dir);
+    result_reset(&a), result_reset(&b);
+    QUEUE(canto_storage_account_get_creds(s, "example.org", "juliet", on_creds, &a));
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "juliet", 5, on_offline, &b));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    CHECK_INT(a.n, 1);
+    CHECK(cred_equal(&a.creds[0], &cred));
+    CHECK_STR(b.text.data, "<m/>");
+    canto_storage_close(s);
+
+    db = raw_open(dir);
+    CHECK_INT(raw_int(db, "SELECT max(version) FROM schema_version"), version); /* no re-run */
+    raw_exec(db, "INSERT INTO schema_version (version, applied_at) VALUES (999999, 0)");
+    sqlite3_close(db);
+    struct canto_storage_options opts = {.backend = "sqlite", .data_dir = dir};
+    struct canto_buf err = {0};
+    CHECK_INT(canto_storage_open(&loop, &opts, &s, &err), CANTO_ERROR);
+    CHECK(err.data && strstr(err.data, "999999") && strstr(err.data, "newer"));
+    canto_buf_free(&err);
+    result_reset(&a), result_reset(&b);
+    loop_done(&loop);
+}
+
+/* Two storage objects on one file, as cantod and cantoctl would be: each
+ * sees what the other committed. */
+static void test_two_writers(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "shared");
+    struct canto_storage *srv = open_dir(&loop, dir);
+    struct canto_storage *ctl = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA256, 21);
+    struct result a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+
+    QUEUE(canto_storage_account_create(ctl, "example.org", "new", &cred, 1, on_done, &a));
+    run(&loop);
+    EXPECT(a, CANTO_OK);
+    QUEUE(canto_storage_account_exists(srv, "example.org", "new", on_done, &b));
+    QUEUE(canto_storage_offline_store(srv, "example.org", "new", "<m/>", 4, 5, on_done, &c));
+    run(&loop);
+    EXPECT(b, CANTO_OK);
+    EXPECT(c, CANTO_OK);
+    QUEUE(canto_storage_offline_count(ctl, "example.org", "new", on_list, &d));
+    run(&loop);
+    CHECK_INT(d.n, 1);
+
+    /* Both queue writes at the same time: both succeed (busy timeout). */
+    enum { N = 300 };
+    struct result *r = canto_xcalloc(2 * N, sizeof *r);
+    for (int i = 0; i < N; i++) {
+        QUEUE(canto_storage_offline_store(srv, "example.org", "new", "<s/>", 4, 10000, on_done,
+                                          &r[2 * i]));
+        QUEUE(canto_storage_offline_store(ctl, "example.org", "new", "<c/>", 4, 10000, on_done,
+                                          &r[2 * i + 1]));
+    }
+    run(&loop);
+    for (int i = 0; i < 2 * N; i++)
+        EXPECT(r[i], CANTO_OK);
+    QUEUE(canto_storage_offline_count(srv, "example.org", "new", on_list, &e));
+    run(&loop);
+    CHECK_INT(e.n, 2 * N + 1);
+    free(r);
+    canto_storage_close(ctl);
+    canto_storage_close(srv);
+    result_reset(&d), result_reset(&e);
+    loop_done(&loop);
+}
+
+/* Durability: a child stores a message and, in the callback, tells the
+ * parent and waits; the parent kills it with SIGKILL, so nothing after the
+ * callback (no close, no checkpoint) runs. The message must be there. */
+static int durable_fd;
+
+static void durable_stored(void *ud, int rc)
+{
+    char byte = rc == CANTO_OK ? 'k' : 'e';
+    if (write(durable_fd, &byte, 1) != 1)
+        _exit(3);
+    for (;;)
+        pause();
+}
+
+static void test_durability(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[128];
+    dir_path(dir, sizeof dir, "durable");
+    struct canto_storage *s = open_dir(&loop, dir);
+    struct canto_scram_cred cred = make_cred(CANTO_HASH_SHA256, 31);
+    struct result a = {0};
+    QUEUE(canto_storage_account_create(s, "example.org", "juliet", &cred, 1, on_done, &a));
+    canto_storage_close(s); /* no thread of ours exists across the fork */
+    EXPECT(a, CANTO_OK);
+
+    int fds[2];
+    CHECK_INT(pipe(fds), 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        durable_fd = fds[1];
+        uv_loop_t child_loop;
+        uv_loop_init(&child_loop);
+        struct canto_storage_options opts = {.backend = "sqlite", .data_dir = dir};
+        struct canto_storage *cs = NULL;
+        struct canto_buf err = {0};
+        if (canto_storage_open(&child_loop, &opts, &cs, &err) != CANTO_OK)
+            _exit(2);
+        canto_storage_offline_store(cs, "example.org", "juliet", "<durable/>", 10, 10,
+                                    durable_stored, NULL);
+        uv_run(&child_loop, UV_RUN_DEFAULT);
+        _exit(4);
+    }
+    CHECK(pid > 0);
+    close(fds[1]);
+    char byte = 0;
+    ssize_t got;
+    do
+        got = read(fds[0], &byte, 1);
+    while (got < 0 && errno == EINTR);
+    CHECK_INT(got, 1);
+    CHECK_INT(byte, 'k');
+    kill(pid, SIGKILL);
+    int status = 0;
+    CHECK_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(fds[0]);
+
+    s = open_dir(&loop, dir);
+    struct result f = {0};
+    QUEUE(canto_storage_offline_fetch(s, "example.org", "juliet", 10, on_offline, &f));
+    run(&loop);
+    EXPECT(f, CANTO_OK);
+    CHECK_STR(f.text.data, "<durable/>");
+    canto_storage_close(s);
+    result_reset(&f);
+    loop_done(&loop);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+int main(void)
+{
+    snprintf(base_dir, sizeof base_dir, "/tmp/canto-test-storage-XXXXXX");
+    if (!mkdtemp(base_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_unknown_backend();
+    test_accounts();
+    test_offline();
+    test_order();
+    test_chain_and_close();
+    test_many();
+    test_reopen_and_version();
+    test_two_writers();
+    test_durability();
+    nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return CHECK_DONE();
+}
