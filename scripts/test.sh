@@ -16,6 +16,9 @@ run_suite() {
     (cd "$dir" && ctest --output-on-failure -L 'unit|integration' -j"$jobs")
 }
 
+echo "== source rules"
+scripts/check-source.sh
+
 echo "== release build (-Werror): unit and integration tests"
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANTO_WERROR=ON
 

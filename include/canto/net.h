@@ -23,7 +23,6 @@
 
 #include "canto/buf.h"
 #include "canto/common.h"
-#include "canto/config.h"
 
 struct canto_conn;
 
@@ -51,10 +50,19 @@ struct canto_conn_ops {
 
 struct canto_tls;
 
-/* Contexts for every certificate of cfg (SNI picks by host). CANTO_ERROR with
- * "FILE:LINE: tls.certificate: ..." in err when a certificate or key cannot
- * be loaded or does not match. */
-int canto_tls_new(const struct canto_config *cfg, struct canto_tls **out, struct canto_buf *err);
+/* One certificate to serve, and where it was configured (for errors). */
+struct canto_tls_cert {
+    const char *host;        /* NULL for the default (the first one) */
+    const char *certificate; /* PEM chain file */
+    const char *key;         /* PEM key file */
+    const char *origin;      /* "FILE:LINE" of its configuration */
+};
+
+/* Contexts for every certificate (SNI picks by host; certs[0] is the
+ * default). CANTO_ERROR with "FILE:LINE: tls.certificate: ..." in err when a
+ * certificate or key cannot be loaded or does not match. */
+int canto_tls_new(const struct canto_tls_cert *certs, size_t n, struct canto_tls **out,
+                  struct canto_buf *err);
 void canto_tls_free(struct canto_tls *tls);
 /* The default context (SNI may switch a connection to another). */
 SSL_CTX *canto_tls_default_ctx(struct canto_tls *tls);

@@ -15,6 +15,23 @@
 #include "canto/server.h"
 #include "core/modules.h"
 
+/* TLS contexts for the configured certificates. */
+static int start_tls(struct canto_server *srv, struct canto_buf *err)
+{
+    const struct canto_config *cfg = srv->cfg;
+    struct canto_tls_cert *certs = canto_xcalloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*certs));
+    char (*origins)[512] = canto_xcalloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*origins));
+    for (size_t i = 0; i < cfg->ncerts; i++) {
+        snprintf(origins[i], sizeof origins[i], "%s:%d", cfg->path, cfg->certs[i].line);
+        certs[i] = (struct canto_tls_cert){cfg->certs[i].host, cfg->certs[i].certificate,
+                                           cfg->certs[i].key, origins[i]};
+    }
+    int rc = canto_tls_new(certs, cfg->ncerts, &srv->tls, err);
+    free(certs);
+    free(origins);
+    return rc;
+}
+
 int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_config *cfg,
                       struct canto_buf *err)
 {
@@ -29,7 +46,7 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
         canto_buf_append_str(err, "cannot get random bytes from OpenSSL");
         return CANTO_ERROR;
     }
-    if (canto_tls_new(cfg, &srv->tls, err) != CANTO_OK)
+    if (start_tls(srv, err) != CANTO_OK)
         return CANTO_ERROR;
     struct canto_storage_options so = {.backend = cfg->storage_backend, .data_dir = cfg->data_dir};
     if (canto_storage_open(loop, &so, &srv->storage, err) != CANTO_OK)

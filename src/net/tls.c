@@ -78,7 +78,7 @@ static void append_ssl_errors(struct canto_buf *err)
     }
 }
 
-static SSL_CTX *make_ctx(const struct canto_config *cfg, const struct canto_cert_config *cc,
+static SSL_CTX *make_ctx(const struct canto_tls_cert *cc,
                          struct canto_tls *tls, struct canto_buf *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -93,7 +93,7 @@ static SSL_CTX *make_ctx(const struct canto_config *cfg, const struct canto_cert
         SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
         goto fail;
     if (SSL_CTX_use_certificate_chain_file(ctx, cc->certificate) != 1) {
-        canto_buf_appendf(err, "%s:%d: tls.certificate: cannot load %s: ", cfg->path, cc->line,
+        canto_buf_appendf(err, "%s: tls.certificate: cannot load %s: ", cc->origin,
                           cc->certificate);
         append_ssl_errors(err);
         SSL_CTX_free(ctx);
@@ -101,8 +101,8 @@ static SSL_CTX *make_ctx(const struct canto_config *cfg, const struct canto_cert
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cc->key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        canto_buf_appendf(err, "%s:%d: tls.key: cannot load %s or it does not match the certificate: ",
-                          cfg->path, cc->line, cc->key);
+        canto_buf_appendf(err, "%s: tls.key: cannot load %s or it does not match the certificate: ",
+                          cc->origin, cc->key);
         append_ssl_errors(err);
         SSL_CTX_free(ctx);
         return NULL;
@@ -114,29 +114,30 @@ static SSL_CTX *make_ctx(const struct canto_config *cfg, const struct canto_cert
     SSL_CTX_set_tlsext_servername_arg(ctx, tls);
     return ctx;
 fail:
-    canto_buf_appendf(err, "%s: tls: cannot create a TLS context: ", cfg->path);
+    canto_buf_appendf(err, "%s: tls: cannot create a TLS context: ", cc->origin);
     append_ssl_errors(err);
     SSL_CTX_free(ctx);
     return NULL;
 }
 
-int canto_tls_new(const struct canto_config *cfg, struct canto_tls **out, struct canto_buf *err)
+int canto_tls_new(const struct canto_tls_cert *certs, size_t n, struct canto_tls **out,
+                  struct canto_buf *err)
 {
     *out = NULL;
-    if (cfg->ncerts == 0) {
-        canto_buf_appendf(err, "%s: tls: no certificate configured", cfg->path);
+    if (n == 0) {
+        canto_buf_append_str(err, "tls: no certificate configured");
         return CANTO_ERROR;
     }
     struct canto_tls *tls = canto_xcalloc(1, sizeof(*tls));
-    tls->entries = canto_xcalloc(cfg->ncerts, sizeof(*tls->entries));
-    for (size_t i = 0; i < cfg->ncerts; i++) {
-        SSL_CTX *ctx = make_ctx(cfg, &cfg->certs[i], tls, err);
+    tls->entries = canto_xcalloc(n, sizeof(*tls->entries));
+    for (size_t i = 0; i < n; i++) {
+        SSL_CTX *ctx = make_ctx(&certs[i], tls, err);
         if (!ctx) {
             canto_tls_free(tls);
             return CANTO_ERROR;
         }
         tls->entries[i].ctx = ctx;
-        tls->entries[i].host = cfg->certs[i].host ? canto_xstrdup(cfg->certs[i].host) : NULL;
+        tls->entries[i].host = certs[i].host ? canto_xstrdup(certs[i].host) : NULL;
         tls->n = i + 1;
     }
     *out = tls;

@@ -448,7 +448,8 @@ class Client:
         return rest
 
     async def expect_stream_error(self, cond, timeout=DEFAULT_TIMEOUT):
-        """Wait for <stream:error> with condition `cond`, then
+        """Wait for <stream:error> with condition `cond` (or one of a tuple
+        of conditions), then
         </stream:stream> and the connection closing. Matched on the text,
         so it works even where the XML before it was hostile. Returns the
         stream error's text."""
@@ -456,7 +457,9 @@ class Client:
         conds = re.findall(r"<([\w-]+)\s+xmlns=['\"]" + re.escape(NS_STREAMS) + "['\"]",
                            m.group(1))
         conds = [c for c in conds if c != "text"]
-        assert conds == [cond], f"expected stream error <{cond}/>, got {m.group(0)!r}"
+        wanted = (cond,) if isinstance(cond, str) else tuple(cond)
+        assert len(conds) == 1 and conds[0] in wanted, \
+            f"expected stream error {' or '.join(f'<{w}/>' for w in wanted)}, got {m.group(0)!r}"
         await self.read_until(r"</stream:stream\s*>", timeout)
         await self.expect_closed(timeout)
         return m.group(0)
