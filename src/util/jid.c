@@ -8,12 +8,14 @@
  * left is the localpart, and the rest is the domainpart. Each part is then
  * prepared on its own: Nodeprep for the localpart, Resourceprep for the
  * resourcepart (both libidn), and for the domainpart: IP literals are kept
- * (IPv6 in brackets, lowercased), anything else goes through Nameprep (case
- * folding and NFKC) and then each label is checked: ASCII labels may hold
- * letters, digits, '-' and '_'; a label in ACE form ("xn--...") is decoded to
- * its Unicode form; a Unicode label must be a valid IDNA2008 U-label, which
- * libidn2 checks (including the 63-octet limit of its ACE form). The stored
- * domain is thus Unicode, lowercase, one canonical spelling per name.
+ * (IPv6 in brackets, lowercased), anything else is split at its dots and
+ * each label goes through Nameprep (case folding and NFKC, per label as in
+ * IDNA, so that its bidi rule applies to one label) and is checked: ASCII
+ * labels may hold letters, digits, '-' and '_'; a label in ACE form
+ * ("xn--...") is decoded to its Unicode form; a Unicode label must be a
+ * valid IDNA2008 U-label, which libidn2 checks (including the 63-octet limit
+ * of its ACE form). The stored domain is thus Unicode, lowercase, one
+ * canonical spelling per name.
  *
  * Raw bytes are checked before any library sees them: no NUL, valid UTF-8
  * (shortest form, no surrogates), and no part longer than 1023 bytes even
@@ -231,7 +233,10 @@ fail:
     return NULL;
 }
 
-/* Check one label of a Nameprep'd domain and append its canonical form. */
+/* Prepare one label (raw, as split at the dots) and append its canonical
+ * form. Nameprep runs per label, as IDNA does: its bidi rule speaks of one
+ * label, and applied to a whole name it would refuse any right-to-left label
+ * next to a left-to-right one ("\u06a8\u06ad.example"). */
 static bool append_label(struct canto_buf *out, const char *s, size_t len)
 {
     char label[CANTO_JID_PART_MAX + 1];
@@ -239,6 +244,13 @@ static bool append_label(struct canto_buf *out, const char *s, size_t len)
         return false;
     memcpy(label, s, len);
     label[len] = '\0';
+    if (stringprep(label, sizeof label, 0, stringprep_nameprep) != STRINGPREP_OK)
+        return false;
+    len = strlen(label);
+    /* Empty after mapping, or a dot made by NFKC (U+2024 ONE DOT LEADER):
+     * the label structure must be the one the sender wrote. */
+    if (len == 0 || memchr(label, '.', len))
+        return false;
     if (!is_ascii(label, len)) {
         if (!unicode_label_ok(label))
             return false;
@@ -278,8 +290,6 @@ static char *prep_domain(const char *s, size_t len)
         return ip6_literal(raw, n);
     if (inet_pton(AF_INET, raw, &a4) == 1)
         return canto_xstrdup(raw);
-    if (stringprep(raw, sizeof raw, 0, stringprep_nameprep) != STRINGPREP_OK)
-        return NULL;
 
     canto_buf_init(&out);
     const char *p = raw;
@@ -293,7 +303,7 @@ static char *prep_domain(const char *s, size_t len)
         canto_buf_append_char(&out, '.');
         p = dot + 1;
     }
-    /* Decoding A-labels makes the name longer in bytes. */
+    /* Nameprep and A-label decoding can make the name longer in bytes. */
     if (out.len == 0 || out.len > CANTO_JID_PART_MAX)
         goto fail;
     return canto_buf_steal(&out);

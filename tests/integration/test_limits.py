@@ -255,6 +255,21 @@ async def test_many_stanzas_one_write(server):
     await c.close_stream()
 
 
+async def test_large_stanza_delivered_on_each_listener(server):
+    """Stanzas larger than one TLS record (16 KiB) and than a socket buffer
+    arrive whole, without any further traffic to push them out."""
+    account = server.account()
+    for listener in ("optional", "required", "direct"):
+        c = await Client.connect(server.ports[listener], direct_tls=(listener == "direct"))
+        await c.login(account.user, account.password, resource=f"large-{listener}",
+                      starttls=(listener != "optional"))
+        for size in (16000, 17000, 40000, 200000):
+            body = "L" * size
+            msg = await to_self(c, body)
+            assert msg.findtext(q("body", NS_CLIENT)) == body, f"{listener}: {size} bytes altered"
+        await c.close_stream()
+
+
 # ---------------------------------------------------------------------------
 # A reader that never reads
 
@@ -270,7 +285,8 @@ async def connect_small_rcvbuf(port):
 
 
 async def test_slow_reader_disconnected():
-    limits = {"send_queue": 65536, "c2s_rate": 1 << 30}
+    # send_queue may not be below c2s_max_stanza_size (a config rule).
+    limits = {"send_queue": 65536, "c2s_max_stanza_size": 65536, "c2s_rate": 1 << 30}
     with harness.Server(limits=limits) as server:
         lazy_account = server.account("lazy")
         flood_account = server.account("flood")
@@ -320,12 +336,13 @@ async def test_connect_timeout():
         # and an error, the connection must not stay open).
         c = await Client.connect(server.ports["optional"])
         await c.expect_closed(timeout=30)
-        # Busy but never authenticating: whitespace does not extend the
-        # deadline for authentication.
+        # Busy but never authenticating: whitespace keep-alives reset the
+        # idle timer, not the deadline for authentication. Keep talking for
+        # up to 20 s (the deadline is 3 s): the error must come meanwhile.
         c = await pre_auth(server)
-        for _ in range(60):
-            if c.eof or "<stream:error" in c.text:
-                break
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 20
+        while loop.time() < end and not c.eof and "<stream:error" not in c.unread():
             try:
                 await c.send(" ")
             except (ConnectionError, OSError):
@@ -334,7 +351,9 @@ async def test_connect_timeout():
                 await c._fill(0.5)
             except asyncio.TimeoutError:
                 pass
-        await c.expect_stream_error("connection-timeout", timeout=30)
+        assert c.eof or "<stream:error" in c.unread(), \
+            "whitespace kept an unauthenticated stream open for 20 s (connect_timeout 3)"
+        await c.expect_stream_error("connection-timeout", timeout=10)
         # Authenticated sessions are not affected by connect_timeout.
         account = server.account()
         c = await login(server, account)

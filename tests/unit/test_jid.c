@@ -189,6 +189,18 @@ static void test_domain(void)
     check_jid("a\xe3\x80\x82" "example", NULL, "a.example", NULL, "a.example", "a.example");
     check_jid("a\xef\xbc\x8e" "example\xef\xbd\xa1", NULL, "a.example", NULL, "a.example",
               "a.example");
+    /* Nameprep's bidi rule is per label: a right-to-left label next to a
+     * left-to-right one is fine (found by the fuzzer), in both spellings. */
+    check_jid("\xda\xa8\xda\xad\xda\xb4\xda\xb4.example", NULL,
+              "\xda\xa8\xda\xad\xda\xb4\xda\xb4.example", NULL,
+              "\xda\xa8\xda\xad\xda\xb4\xda\xb4.example",
+              "\xda\xa8\xda\xad\xda\xb4\xda\xb4.example");
+    check_jid("xn--bkbkva.example", NULL, "\xda\xa8\xda\xad\xda\xb4\xda\xb4.example", NULL,
+              "\xda\xa8\xda\xad\xda\xb4\xda\xb4.example",
+              "\xda\xa8\xda\xad\xda\xb4\xda\xb4.example");
+    check_bad("\xda\xa8" "a.example");      /* mixed directions in one label */
+    /* U+2024 ONE DOT LEADER becomes '.' under NFKC: not a separator */
+    check_bad("a\xe2\x80\xa4" "b.example");
     /* ASCII labels: letters, digits, '-', '_' */
     check_jid("_xmpp-client.example", NULL, "_xmpp-client.example", NULL,
               "_xmpp-client.example", "_xmpp-client.example");
