@@ -9,6 +9,9 @@
 struct canto_server;
 struct canto_listener;
 
+/* The XEPs the stream layer itself implements (NULL-terminated). */
+extern const char *const canto_c2s_xeps[];
+
 /* Accept one pending connection on listener l. */
 void canto_c2s_accept(struct canto_listener *l);
 /* Close every c2s stream with a stream error (e.g. "system-shutdown"). */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "canto/config.h"
+#include "canto/doap.h"
 #include "canto/log.h"
 #include "canto/server.h"
 
@@ -19,10 +20,11 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: cantod --config FILE [--check]\n"
-                 "       cantod --version\n"
+                 "       cantod --version | --doap\n"
                  "Runs the Canto XMPP server in the foreground; logs go to stderr.\n"
                  "  --config FILE  the YAML configuration (see docs/configuration.md)\n"
-                 "  --check        validate the configuration and exit\n");
+                 "  --check        validate the configuration and exit\n"
+                 "  --doap         print the supported specifications (XEP-0453 DOAP)\n");
 }
 
 struct daemon_state {
@@ -60,6 +62,12 @@ int main(int argc, char **argv)
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--check") == 0) {
             check = true;
+        } else if (strcmp(argv[i], "--doap") == 0) {
+            struct canto_buf doap = {0};
+            canto_doap_write(&doap);
+            fputs(doap.data, stdout);
+            canto_buf_free(&doap);
+            return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("cantod %s\n", CANTO_VERSION);
             return 0;

@@ -18,6 +18,12 @@
 #include "canto/stanza.h"
 #include "xmpp/c2s_internal.h"
 
+const char *const canto_c2s_xeps[] = {
+    "XEP-0368", /* direct TLS */
+    "XEP-0440", /* SASL channel-binding type capability */
+    NULL,
+};
+
 static void c2s_free(struct canto_c2s *c)
 {
     c2s_sasl_free(c);
