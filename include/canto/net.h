@@ -99,6 +99,9 @@ bool canto_conn_is_closing(const struct canto_conn *c);
 /* Call ops->on_timeout after ms without data from the peer (0 disables).
  * Any received byte restarts the clock. */
 void canto_conn_set_timeout(struct canto_conn *c, uint64_t ms);
+/* Call ops->on_timeout ms from now whatever the peer sends (0 cancels):
+ * the time allowed to authenticate. */
+void canto_conn_set_deadline(struct canto_conn *c, uint64_t ms);
 /* Peer address as text ("127.0.0.1:40000"), for logs and per-IP limits. */
 const char *canto_conn_peer(const struct canto_conn *c);
 /* Bytes waiting to be written. */

@@ -17,6 +17,7 @@
  * are closed, and when both close callbacks have run the protocol's on_close
  * is called once and the memory is freed.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ struct canto_conn {
     uint64_t refill_at;       /* last time tokens were refilled (ms) */
     uint64_t resume_at;       /* when a throttled read resumes (ms), 0 = not throttled */
     uint64_t timeout_ms;      /* idle timeout, 0 = none */
+    uint64_t deadline;        /* absolute time (ms) for on_timeout, 0 = none */
     uint64_t last_read;       /* ms of the last byte from the peer */
     uint64_t close_deadline;  /* ms by which a graceful close must be done */
     const char *close_reason; /* static text given to on_close */
@@ -191,13 +193,20 @@ void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
     }
     if (!c->tls_ready)
         return; /* nothing may be written in the clear once TLS started */
-    int n = SSL_write(c->ssl, data, (int)len);
-    if (n <= 0) {
-        ERR_clear_error();
-        canto_conn_abort(c, "TLS write failed");
-        return;
+    /* Partial writes are on (one record at a time), and the memory BIO
+     * never blocks: loop until every byte is in a record. */
+    const char *p = data;
+    while (len > 0 && !c->handles_closing) {
+        int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
+        if (n <= 0) {
+            ERR_clear_error();
+            canto_conn_abort(c, "TLS write failed");
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+        flush_tls(c);
     }
-    flush_tls(c);
 }
 
 static void shutdown_done(uv_shutdown_t *req, int status)
@@ -342,8 +351,10 @@ static void timer_cb(uv_timer_t *t)
         if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
             c->reading = true;
     }
-    if (c->timeout_ms && now >= c->last_read + c->timeout_ms) {
+    if ((c->timeout_ms && now >= c->last_read + c->timeout_ms) ||
+        (c->deadline && now >= c->deadline)) {
         c->timeout_ms = 0;
+        c->deadline = 0;
         if (c->ops->on_timeout)
             c->ops->on_timeout(c);
         else
@@ -367,6 +378,8 @@ static void schedule_timer(struct canto_conn *c)
             next = c->resume_at;
         if (c->timeout_ms && c->last_read + c->timeout_ms < next)
             next = c->last_read + c->timeout_ms;
+        if (c->deadline && c->deadline < next)
+            next = c->deadline;
     }
     if (next == UINT64_MAX) {
         uv_timer_stop(&c->timer);
@@ -380,6 +393,12 @@ void canto_conn_set_timeout(struct canto_conn *c, uint64_t ms)
 {
     c->timeout_ms = ms;
     c->last_read = uv_now(c->timer.loop);
+    schedule_timer(c);
+}
+
+void canto_conn_set_deadline(struct canto_conn *c, uint64_t ms)
+{
+    c->deadline = ms ? uv_now(c->timer.loop) + ms : 0;
     schedule_timer(c);
 }
 

@@ -154,6 +154,11 @@ static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
     }
     c->sess.host = host;
     send_header(c);
+    const char *ns = canto_xml_parser_stream_ns(c->parser);
+    if (!ns || strcmp(ns, CANTO_NS_CLIENT) != 0) {
+        c2s_stream_error(c, "invalid-namespace", "The default namespace must be jabber:client");
+        return CANTO_ERROR;
+    }
     const char *version = canto_xml_attr(hdr, "version");
     if (!version || strtol(version, NULL, 10) < 1) {
         c2s_stream_error(c, "unsupported-version", "XMPP 1.0 streams only");
@@ -175,7 +180,7 @@ static void handle_starttls(struct canto_c2s *c)
     /* Anything after <starttls/> in the same read is dropped by the parser
      * stop: nothing sent in the clear may be taken as sent inside TLS. */
     canto_conn_start_tls(c->conn, c->sess.server->tls);
-    c->restart = true;
+    c2s_restart(c);
 }
 
 /* Stamp from, check the stanza, hand it to the router. */
@@ -293,7 +298,10 @@ static void conn_data(struct canto_conn *conn, const char *data, size_t len)
     struct canto_c2s *c = canto_conn_ud(conn);
     if (c->state == C2S_CLOSED)
         return;
-    if (canto_xml_parser_feed(c->parser, data, len) != CANTO_OK) {
+    c->in_feed = true;
+    int rc = canto_xml_parser_feed(c->parser, data, len);
+    c->in_feed = false;
+    if (rc != CANTO_OK) {
         enum canto_xml_error e = canto_xml_parser_error(c->parser);
         c2s_stream_error(c, xml_error_condition(e), canto_xml_error_str(e));
         return;
@@ -302,6 +310,14 @@ static void conn_data(struct canto_conn *conn, const char *data, size_t len)
         c->restart = false;
         canto_xml_parser_reset(c->parser);
     }
+}
+
+void c2s_restart(struct canto_c2s *c)
+{
+    if (c->in_feed)
+        c->restart = true;
+    else
+        canto_xml_parser_reset(c->parser);
 }
 
 static void conn_timeout(struct canto_conn *conn)
@@ -373,7 +389,7 @@ void canto_c2s_accept(struct canto_listener *l)
     if (c->next)
         c->next->prev = c;
     srv->c2s_list = c;
-    canto_conn_set_timeout(c->conn, (uint64_t)srv->cfg->limits.connect_timeout * 1000u);
+    canto_conn_set_deadline(c->conn, (uint64_t)srv->cfg->limits.connect_timeout * 1000u);
     if (l->cfg->tls == CANTO_TLS_DIRECT)
         canto_conn_start_tls(c->conn, srv->tls);
     canto_conn_start(c->conn);

@@ -48,6 +48,7 @@ struct canto_c2s {
     unsigned sasl_failures;
     bool header_sent;                 /* our stream header went out */
     bool restart;                     /* reset the parser after this feed */
+    bool in_feed;                     /* inside canto_xml_parser_feed */
     char id[17];                      /* stream id */
 };
 
@@ -56,6 +57,9 @@ void c2s_send_str(struct canto_c2s *c, const char *s);
 void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st);
 /* Stream error, closing tag, close: the end of this stream. */
 void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text);
+/* The stream restarts (after STARTTLS or SASL success): the parser starts
+ * over, at once or, from inside a parser callback, when the feed returns. */
+void c2s_restart(struct canto_c2s *c);
 void c2s_ref(struct canto_c2s *c);
 /* Drop a reference; returns true if c is still usable (not closed). */
 bool c2s_unref(struct canto_c2s *c);

@@ -101,7 +101,8 @@ static void sasl_success(struct canto_c2s *c, const struct canto_buf *additional
     c->sasl->local = NULL;
     c2s_sasl_free(c);
     c->state = C2S_AUTHED;
-    c->restart = true;
+    c2s_restart(c);
+    canto_conn_set_deadline(c->conn, 0);
     canto_conn_set_timeout(c->conn, (uint64_t)c->sess.server->cfg->limits.idle_timeout * 1000u);
     canto_info("%s: authenticated as %s@%s", canto_conn_peer(c->conn), c->authed_local,
                c->sess.host->name);

@@ -9,15 +9,16 @@ For Debian's /usr/bin/python3 with python3-slixmpp 1.8.3. Use with harness.py:
     await a.close()
 
 Channel binding. slixmpp 1.8.3 knows only `tls-unique`: over TLS 1.3 it picks
-SCRAM-SHA-512-PLUS and sends `p=tls-unique` with a value that RFC 9266 forbids
-there, so a server that follows the RFCs (Canto offers tls-server-end-point
-and tls-exporter only) refuses it; slixmpp 1.8.5 fixed that on its side. The
-SCRAM code is therefore taught, here, to bind to what the caller chooses:
+SCRAM-SHA-512-PLUS and sends `p=tls-unique` with the client Finished message,
+a binding RFC 8446/9266 leave undefined for TLS 1.3 (slixmpp 1.8.5 stopped
+doing it; cantod accepts it for such clients). So that the tests exercise a
+standard binding, the SCRAM code is taught, here, to bind to what the caller
+chooses:
 
     cb="tls-server-end-point"  SCRAM-*-PLUS with p=tls-server-end-point and the
                                SHA-256 of the server certificate (default)
-    cb="none"                  gs2 flag 'n': non-PLUS SCRAM, as a client
-                               without channel binding does
+    cb="none"                  gs2 flag 'n': non-PLUS SCRAM or PLAIN, as a
+                               client without channel binding does
     cb="stock"                 slixmpp 1.8.3 unchanged (p=tls-unique)
 
 The default can be changed with CANTO_SLIXMPP_CB. `client.mechanism` and
@@ -109,7 +110,7 @@ class Client(slixmpp.ClientXMPP):
     """A ClientXMPP with an inbox of every <message/> (errors included) and
     of every <presence/>, and helpers that never wait forever."""
 
-    def __init__(self, jid, password, cb=DEFAULT_CB):
+    def __init__(self, jid, password, cb=DEFAULT_CB, mechs=None):
         super().__init__(jid, password)
         self.cb_mode = cb
         self.inbox = asyncio.Queue()
@@ -139,6 +140,8 @@ class Client(slixmpp.ClientXMPP):
         if cb == "none":
             mech.use_mechs = {"SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1",
                               "PLAIN"}
+        if mechs is not None:
+            mech.use_mechs = set(mechs)
 
     def _creds_wrapper(self, stock):
         def creds(required, optional):
@@ -212,12 +215,21 @@ class Client(slixmpp.ClientXMPP):
     async def close(self, timeout=TIMEOUT):
         """Clean logout: </stream:stream>, wait for the server's."""
         if self.transport is None:
+            self.dispose()
             return
         fut = self.disconnect(wait=timeout)
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout + 1)
         except asyncio.TimeoutError:
             self.abort()
+        self.dispose()
+
+    def dispose(self):
+        """Stop slixmpp's background send task (it would otherwise outlive
+        the client and be reported as destroyed while pending)."""
+        task = getattr(self, "_run_out_filters", None)
+        if task is not None and not task.done():
+            task.cancel()
 
     def drop(self):
         """Abrupt disconnect: the TCP connection goes away without
@@ -231,22 +243,25 @@ class Client(slixmpp.ClientXMPP):
         await asyncio.wait_for(self.closed.wait(), timeout)
 
 
-def client_for(account, resource=None, cb=DEFAULT_CB, password=None):
+def client_for(account, resource=None, cb=DEFAULT_CB, password=None,
+               mechs=None):
     jid = account.jid + ("/" + resource if resource else "")
     return Client(jid, password if password is not None else account.password,
-                  cb=cb)
+                  cb=cb, mechs=mechs)
 
 
 async def login(server, account, resource=None, *, direct=False, port=None,
                 priority=None, presence=True, roster=False, cb=DEFAULT_CB,
-                password=None, timeout=TIMEOUT, sync=True):
+                password=None, mechs=None, timeout=TIMEOUT, sync=True):
     """Connect `account` (a harness Account) to `server`, log in and, unless
     presence=False, send initial presence (with <priority/> when given).
+    mechs limits the SASL mechanisms slixmpp may choose (e.g. {"PLAIN"}).
     STARTTLS on the `required` port, or direct TLS on the `direct` port when
     direct=True. Returns the Client once the session started (and, with
     sync=True, once the server has processed the initial presence). Raises
     LoginFailed with the reason otherwise."""
-    client = client_for(account, resource, cb=cb, password=password)
+    client = client_for(account, resource, cb=cb, password=password,
+                        mechs=mechs)
     started = asyncio.get_running_loop().create_future()
 
     async def on_session_start(_event):
@@ -285,12 +300,14 @@ async def login(server, account, resource=None, *, direct=False, port=None,
     except asyncio.TimeoutError:
         client.cancel_connection_attempt()
         client.drop()
+        client.dispose()
         raise LoginFailed(f"{account.jid}: no session within {timeout} s "
                           f"(sasl failure: {client.failure}, stream error: "
                           f"{client.stream_error})") from None
     except BaseException:
         client.cancel_connection_attempt()
         client.drop()
+        client.dispose()
         raise
     return client
 

@@ -165,10 +165,23 @@ class Server:
         shutil.copy(key, os.path.join(self.dir, "key.pem"))
         self.cert_path = os.path.join(self.dir, "cert.pem")
         self.proc = None
-        self.failed = False   # set by the runner: keep the log visible
-        self._write_config(limits, extra, log_level or LOG_LEVEL)
+        self.failed = False   # close() prints the log tail when set
+        self._config_args = (limits, extra, log_level or LOG_LEVEL)
+        self._write_config(*self._config_args)
         if start:
-            self.start()
+            for attempt in range(3):
+                try:
+                    self.start()
+                    break
+                except ServerError as e:
+                    # A free port may be taken by someone else between our
+                    # probe and cantod's bind (tests run in parallel): retry
+                    # with new ports.
+                    if attempt == 2 or "in use" not in str(e).lower():
+                        self.close(failed=False)
+                        raise
+                    self.ports = {k: free_port() for k in self.ports}
+                    self._write_config(*self._config_args)
 
     # -- configuration -----------------------------------------------------
 
@@ -341,14 +354,18 @@ class Server:
         return False
 
     def close(self, failed=False):
-        status = self.stop()
-        if failed or self.failed:
-            print(f"---- cantod log ({self.log_path}), exit {status} ----")
-            print(self.log_tail(60))
-        if KEEP_TMP:
-            print(f"KEEP_TMP: server directory kept at {self.dir}")
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        """Stop the server, print the log tail if a test failed, remove the
+        directory (unless KEEP_TMP=1)."""
+        try:
+            status = self.stop()
+            if failed or self.failed:
+                print(f"---- cantod log ({self.log_path}), exit {status} ----")
+                print(self.log_tail(60))
+            if KEEP_TMP:
+                print(f"KEEP_TMP: server directory kept at {self.dir}")
+        finally:
+            if not KEEP_TMP:
+                shutil.rmtree(self.dir, ignore_errors=True)
 
     def __repr__(self):
         return f"<Server pid={self.pid} ports={self.ports} dir={self.dir}>"

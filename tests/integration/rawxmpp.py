@@ -219,7 +219,6 @@ class Client:
         self.stream_attrs = None    # attributes of the server's stream header
         self.stream_closed = False  # server sent </stream:stream>
         self.features = None        # last <stream:features> Element
-        self.parse_error = None
         self.jid = None             # full JID once bound
         self.mechanisms = []
         self._reset_parser()
@@ -256,8 +255,12 @@ class Client:
         return hashlib.sha256(self.server_cert_der()).digest()
 
     async def send(self, data):
+        """Write bytes (str is UTF-8 encoded). Raises ConnectionResetError
+        once the connection is closing."""
         if isinstance(data, str):
             data = data.encode()
+        if self.writer.transport.is_closing():
+            raise ConnectionResetError("connection is closed")
         self.writer.write(data)
         await self.writer.drain()
 
@@ -293,6 +296,7 @@ class Client:
         self.stream_attrs = None
         self.stream_closed = False
         self.header_offset = None
+        self.parse_error = None
 
     @staticmethod
     def _clark(name):
@@ -355,10 +359,20 @@ class Client:
         except asyncio.TimeoutError:    # a subclass of OSError since 3.11
             raise
         except (ConnectionError, ssl.SSLError, OSError):
+            # StreamReader raises a reset before handing out what it had
+            # buffered: keep those bytes, they may hold the stream error.
+            data = bytes(getattr(self.reader, "_buffer", b""))
+            if data:
+                self.reader._buffer.clear()
+                self._feed(data)
             data = b""
         if not data:
             self.eof = True
             return False
+        self._feed(data)
+        return True
+
+    def _feed(self, data):
         self.text += data.decode("latin-1")
         if self.parse_error is None:
             try:
@@ -366,7 +380,6 @@ class Client:
             except xml.parsers.expat.ExpatError as e:
                 if not self.stream_closed:
                     self.parse_error = e
-        return True
 
     def unread(self):
         return self.text[self.pos:]

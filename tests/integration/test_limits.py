@@ -137,8 +137,11 @@ async def test_stanza_over_size_limit():
         await c.expect_stream_error("policy-violation")
         c = await login(server, account)
         await c.send(f"<message to='{c.jid}' type='chat'><body>")
-        for _ in range(40):
-            await c.send("c" * 500)
+        try:
+            for _ in range(40):
+                await c.send("c" * 500)
+        except (ConnectionError, OSError):
+            pass                     # closed while we wrote: fine
         await c.expect_stream_error("policy-violation", timeout=20)
         # Before authentication, too (the limit does not wait for SASL).
         c = await pre_auth(server)
@@ -365,6 +368,29 @@ async def test_connect_timeout():
 
 
 test_connect_timeout.timeout = 120
+
+
+async def test_idle_timeout():
+    """Silent for idle_timeout: connection-timeout. Whitespace keep-alives
+    reset the idle timer."""
+    with harness.Server(limits={"idle_timeout": 10}) as server:
+        silent = await login(server, server.account("silent"))
+        talker = await login(server, server.account("talker"))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 25              # 2.5 times the idle timeout
+        while loop.time() < end:
+            await talker.send(" ")
+            await asyncio.sleep(2)
+        await talker.check_open()
+        res = await talker.ping()
+        assert res.get("type") == "result", tostring(res)
+        # The silent one was cut meanwhile (or is about to be).
+        await silent.expect_stream_error("connection-timeout", timeout=30)
+        await talker.close_stream()
+        await assert_serves(server)
+
+
+test_idle_timeout.timeout = 120
 
 
 if __name__ == "__main__":

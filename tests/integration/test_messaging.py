@@ -13,12 +13,11 @@ handles one session's stanzas in order, so once B2 has the marker, anything
 routed to B2 before it is already in B2's inbox.
 """
 
-import asyncio
 import datetime
 import uuid
 
 import harness
-from clients import (IqError, NS_CLIENT, XML_LANG, bodies, close_all,
+from clients import (IqError, NS_CLIENT, bodies, close_all,
                      delay_of, error_condition, login, xml_of)
 
 
@@ -71,6 +70,38 @@ async def test_login_without_channel_binding(server):
     try:
         assert c.mechanism == "SCRAM-SHA-512", c.mechanism
         assert c.gs2_header == b"n,,", c.gs2_header
+    finally:
+        await c.close()
+
+
+async def test_login_with_plain_over_tls(server):
+    """A client that only knows PLAIN (offered after TLS) logs in and can
+    chat. go-sendxmpp is such a client."""
+    a, b = server.account("plain"), server.account("bob")
+    cb = await login(server, b, resource="phone")
+    ca = None
+    try:
+        ca = await login(server, a, resource="r", cb="none", mechs={"PLAIN"})
+        assert ca.mechanism == "PLAIN", ca.mechanism
+        ca.send_message(mto=cb.boundjid.full, mbody="plain works", mtype="chat")
+        msg = await cb.next_message()
+        assert msg["body"] == "plain works"
+        assert msg["from"].full == ca.boundjid.full
+    finally:
+        await close_all(ca, cb)
+
+
+async def test_login_stock_slixmpp(server):
+    """Debian 12's slixmpp 1.8.3 unchanged: over TLS 1.3 it chooses
+    SCRAM-SHA-512-PLUS bound to tls-unique (the client Finished message).
+    cantod accepts that binding for such clients (src/net/tls.c), so the
+    login works."""
+    a = server.account("stock")
+    c = await login(server, a, resource="r", cb="stock")
+    try:
+        assert c.boundjid.full == a.jid + "/r"
+        assert c.mechanism == "SCRAM-SHA-512-PLUS", c.mechanism
+        assert c.gs2_header == b"p=tls-unique,,", c.gs2_header
     finally:
         await c.close()
 

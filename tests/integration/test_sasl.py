@@ -9,13 +9,14 @@ the RFC 5802 and RFC 7677 test vectors in docs/testing.md).
 
 import base64
 import os
+import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from rawxmpp import (NS_SASL, Client, SaslFailure, Scram, b64,  # noqa: E402
-                     assert_serves, condition, local, q, tostring)
+from rawxmpp import (NS_SASL, NS_SASL_CB, Client, SaslFailure, Scram, b64,  # noqa: E402
+                     assert_serves, condition, local, q, tls_context, tostring)
 
 
 async def tls_client(server, listener="required"):
@@ -73,6 +74,27 @@ async def test_scram_plus_tls_server_end_point(server):
             await finish_session(c)
 
 
+async def test_scram_plus_tls_unique(server):
+    """tls-unique is offered beyond the spec (docs/features.md); where it is
+    offered it must match what a client computes (Python's
+    get_channel_binding: the client's Finished message)."""
+    account = server.account()
+    for max_version in (None, ssl.TLSVersion.TLSv1_2):
+        c = await Client.connect(server.ports["required"])
+        await c.open_stream()
+        await c.starttls(tls_context(max_version=max_version))
+        await c.open_stream()
+        cb = c.features.find(q("sasl-channel-binding", NS_SASL_CB))
+        types = {b.get("type") for b in cb} if cb is not None else set()
+        if "tls-unique" not in types:
+            await c.close()
+            continue
+        data = c.ssl_object.get_channel_binding("tls-unique")
+        await c.auth_scram(account.user, account.password, "SCRAM-SHA-256-PLUS",
+                           gs2="p=tls-unique,,", cb_data=data)
+        await finish_session(c)
+
+
 async def test_plain_over_tls(server):
     account = server.account()
     for listener in ("required", "direct", "optional"):
@@ -106,13 +128,12 @@ async def test_plus_wrong_cb_data(server):
 
 
 async def test_plus_unsupported_cb_type(server):
-    """tls-unique is not offered (it is unsafe with TLS 1.3); asking for it
-    must not log in."""
+    """A channel binding type the server does not know must not log in."""
     account = server.account()
     c = await tls_client(server)
     try:
         await c.auth_scram(account.user, account.password, "SCRAM-SHA-256-PLUS",
-                           gs2="p=tls-unique,,", cb_data=os.urandom(12))
+                           gs2="p=x-canto-nonsense,,", cb_data=os.urandom(32))
     except SaslFailure:
         pass
     else:

@@ -91,13 +91,18 @@ async def test_sendxmpp_to_several_recipients(server):
 
 
 async def test_sendxmpp_wrong_password_fails(server):
+    """Direct TLS and STARTTLS alike: refused at SASL, nothing delivered."""
     sender, rcpt = server.account("script"), server.account("bob")
     cb = await login(server, rcpt, resource="phone")
     try:
-        status, out, err = await _sendxmpp(server, sender, rcpt.jid,
-                                           "should not arrive\n",
-                                           password="not-the-password")
-        assert status != 0, f"go-sendxmpp exited 0 with a wrong password\n{out}\n{err}"
+        for direct in (False, True):
+            status, out, err = await _sendxmpp(server, sender, rcpt.jid,
+                                               "should not arrive\n", direct=direct,
+                                               password="not-the-password")
+            assert status != 0, \
+                f"go-sendxmpp exited 0 with a wrong password\n{out}\n{err}"
+            # It failed at authentication (go-xmpp: "auth failure: CONDITION").
+            assert "auth failure: not-authorized" in err, err
         await cb.sync()
         assert cb.drain() == [], "a message arrived from a failed login"
     finally:
@@ -106,10 +111,11 @@ async def test_sendxmpp_wrong_password_fails(server):
 
 async def test_sendxmpp_unknown_account_fails(server):
     rcpt = server.account("bob")
-    ghost = harness.Account("ghost" + uuid.uuid4().hex[:6], server.host,
-                            "ghost" + uuid.uuid4().hex[:6] + "@" + server.host, "pw")
+    user = "ghost" + uuid.uuid4().hex[:6]
+    ghost = harness.Account(user, server.host, f"{user}@{server.host}", "pw")
     status, out, err = await _sendxmpp(server, ghost, rcpt.jid, "boo\n")
     assert status != 0, f"go-sendxmpp exited 0 for an unknown account\n{out}\n{err}"
+    assert "auth failure: not-authorized" in err, err
 
 
 if __name__ == "__main__":

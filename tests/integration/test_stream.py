@@ -41,7 +41,9 @@ def check_features_after_tls(c):
     assert "tls-server-end-point" in types, types
     if c.ssl_object.version() == "TLSv1.3":
         assert "tls-exporter" in types, f"TLS 1.3 but no tls-exporter: {types}"
-    assert types <= {"tls-server-end-point", "tls-exporter"}, types
+    # tls-unique is an addition beyond the spec (docs/features.md: for
+    # clients that still bind to it); nothing else may appear.
+    assert types <= {"tls-server-end-point", "tls-exporter", "tls-unique"}, types
 
 
 # ---------------------------------------------------------------------------
@@ -331,6 +333,19 @@ async def test_starttls_injection_ignored(server):
         assert "injected" not in c.text, f"the injected iq was answered: {c.text!r}"
         await c.close_stream()
         assert "injected" not in c.text, f"the injected iq was answered: {c.text!r}"
+
+
+async def test_system_shutdown():
+    """SIGTERM: every stream gets <system-shutdown/>, cantod exits 0."""
+    with harness.Server() as server:
+        account = server.account()
+        authed = await login(server, account)
+        early = await Client.connect(server.ports["optional"])
+        await early.open_stream()
+        status = server.stop()
+        await authed.expect_stream_error("system-shutdown")
+        await early.expect_stream_error("system-shutdown")
+        assert status == 0, f"cantod exited with {status} on SIGTERM"
 
 
 if __name__ == "__main__":

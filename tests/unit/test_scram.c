@@ -72,9 +72,11 @@ static void client_final(enum canto_hash h, const char *password, const char *gs
     canto_buf_init(&salt);
     canto_buf_init(&cbind);
     canto_buf_init(&auth);
+    long iterations = 0;
     CHECK_INT(canto_base64_decode(&salt, salt_b64, strlen(salt_b64)), CANTO_OK);
+    CHECK_INT(canto_parse_long(iter, 1, 1000000, &iterations), CANTO_OK);
     CHECK(PKCS5_PBKDF2_HMAC(password, (int)strlen(password), (unsigned char *)salt.data,
-                            (int)salt.len, atoi(iter), md_of(h), (int)hlen, salted) == 1);
+                            (int)salt.len, (int)iterations, md_of(h), (int)hlen, salted) == 1);
     HMAC(md_of(h), salted, (int)hlen, (const unsigned char *)"Client Key", 10, client_key, &len);
     EVP_Digest(client_key, hlen, stored_key, &len, md_of(h), NULL);
     HMAC(md_of(h), salted, (int)hlen, (const unsigned char *)"Server Key", 10, server_key, &len);

@@ -454,6 +454,22 @@ static void test_limits(void)
     canto_xml_parser_free(p);
     rec_free(&r);
 
+    /* A large text node (its buffer is released after the stanza), then a
+     * small one that must not see any of it. */
+    doc = repeat(HEADER "<message><body>", "0123456789", 500, "</body></message>"
+                                                              "<message><body>ok</body></message>");
+    rec_init(&r);
+    CHECK_INT(run(doc, strlen(doc), NULL, 7, &r), CANTO_XML_ERR_NONE);
+    CHECK_INT(r.nstanzas, 2);
+    if (r.nkeep == 2) {
+        const char *big = canto_xml_text(r.keep[0], r.keep[0]->root->children);
+        CHECK_INT(strlen(big), 5000);
+        CHECK(strncmp(big, "0123456789012", 13) == 0);
+        CHECK_STR(canto_xml_text(r.keep[1], r.keep[1]->root->children), "ok");
+    }
+    rec_free(&r);
+    free(doc);
+
     /* Many stanzas in one feed, together far beyond the limit, are fine. */
     doc = repeat(HEADER, "<message to='a@b'><body>hello</body></message>", 500, "");
     rec_init(&r);
