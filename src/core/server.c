@@ -5,6 +5,9 @@
  * stream with system-shutdown and lets the loop drain.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,40 @@
 #include "canto/log.h"
 #include "canto/server.h"
 #include "core/modules.h"
+
+/* The secret that derives SCRAM salts for unknown accounts. It is kept in
+ * data_dir so that an unknown account gets the same salt after a restart,
+ * exactly like a real one (a changing salt would tell them apart). */
+static int load_fake_secret(struct canto_server *srv, struct canto_buf *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/sasl-secret", srv->cfg->data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, srv->fake_secret, sizeof srv->fake_secret);
+        close(fd);
+        if (n == (ssize_t)sizeof srv->fake_secret)
+            return CANTO_OK;
+        canto_buf_appendf(err, "%s: damaged (remove it and restart)", path);
+        return CANTO_ERROR;
+    }
+    if (RAND_bytes(srv->fake_secret, sizeof srv->fake_secret) != 1) {
+        canto_buf_append_str(err, "cannot get random bytes from OpenSSL");
+        return CANTO_ERROR;
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, srv->fake_secret, sizeof srv->fake_secret) !=
+                      (ssize_t)sizeof srv->fake_secret || fsync(fd) != 0 || close(fd) != 0 ||
+        rename(tmp, path) != 0) {
+        canto_buf_appendf(err, "%s: cannot write: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CANTO_ERROR;
+    }
+    return CANTO_OK;
+}
 
 /* TLS contexts for the configured certificates. */
 static int start_tls(struct canto_server *srv, struct canto_buf *err)
@@ -42,14 +79,12 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
     srv->netbufs = canto_xcalloc(1, sizeof(*srv->netbufs));
     srv->c2s_limits.read_rate = cfg->limits.c2s_rate;
     srv->c2s_limits.max_send_queue = cfg->limits.send_queue;
-    if (RAND_bytes(srv->fake_secret, sizeof srv->fake_secret) != 1) {
-        canto_buf_append_str(err, "cannot get random bytes from OpenSSL");
-        return CANTO_ERROR;
-    }
     if (start_tls(srv, err) != CANTO_OK)
         return CANTO_ERROR;
     struct canto_storage_options so = {.backend = cfg->storage_backend, .data_dir = cfg->data_dir};
     if (canto_storage_open(loop, &so, &srv->storage, err) != CANTO_OK)
+        return CANTO_ERROR;
+    if (load_fake_secret(srv, err) != CANTO_OK)
         return CANTO_ERROR;
     srv->hosts = canto_xcalloc(cfg->nhosts, sizeof(*srv->hosts));
     for (size_t i = 0; i < cfg->nhosts; i++) {

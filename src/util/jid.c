@@ -27,6 +27,7 @@
  * refuse many real resources and nicknames.
  */
 #include "canto/jid.h"
+#include "canto/utf8.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -44,45 +45,6 @@
 /* DNS limit on one label, in its ACE (ASCII) form. */
 #define LABEL_MAX 63
 
-/* Strict UTF-8 check: shortest forms only, no surrogates, nothing above
- * U+10FFFF, and no NUL (a NUL can never be part of an address). libidn has had
- * bugs on malformed input, so it is only ever given text that passed here. */
-static bool utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            if (c == 0)
-                return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 /* Run a stringprep profile over s (len bytes) and return the prepared form,
  * malloc'd, or NULL if the input is not valid UTF-8, is empty, is too long
@@ -92,7 +54,7 @@ static bool utf8_valid(const char *s, size_t len)
 static char *prep_part(const char *s, size_t len, const Stringprep_profile *profile)
 {
     char buf[CANTO_JID_PART_MAX + 1];
-    if (len == 0 || len > CANTO_JID_PART_MAX || !utf8_valid(s, len))
+    if (len == 0 || len > CANTO_JID_PART_MAX || !canto_utf8_valid(s, len))
         return NULL;
     memcpy(buf, s, len);
     buf[len] = '\0';
@@ -216,7 +178,7 @@ static char *alabel_decode(const char *label)
     if (idn2_to_unicode_8z8z(label, &u, 0) != IDN2_OK || !u)
         goto fail;
     size_t n = strlen(u);
-    if (n == 0 || n >= sizeof buf || !utf8_valid(u, n))
+    if (n == 0 || n >= sizeof buf || !canto_utf8_valid(u, n))
         goto fail;
     memcpy(buf, u, n + 1);
     if (stringprep(buf, sizeof buf, 0, stringprep_nameprep) != STRINGPREP_OK)
@@ -278,7 +240,7 @@ static char *prep_domain(const char *s, size_t len)
     struct in_addr a4;
     struct canto_buf out;
 
-    if (len == 0 || len > CANTO_JID_PART_MAX || !utf8_valid(s, len))
+    if (len == 0 || len > CANTO_JID_PART_MAX || !canto_utf8_valid(s, len))
         return NULL;
     size_t n = map_dots(s, len, raw);
     if (n > 0 && raw[n - 1] == '.') /* one trailing dot: RFC 7622 3.2 */

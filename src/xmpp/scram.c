@@ -27,6 +27,7 @@
  * is released.
  */
 #include "canto/scram.h"
+#include "canto/utf8.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -129,49 +130,11 @@ static bool digest(enum canto_hash h, const void *data, size_t len, unsigned cha
     return out_len == canto_hash_len(h);
 }
 
-/* Strict UTF-8 check (shortest forms, no surrogates, no NUL), run before
- * libidn sees any text from the network. */
-static bool utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            if (c == 0)
-                return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 char *canto_saslprep(const char *s)
 {
     char *out = NULL;
-    if (!s || !utf8_valid(s, strlen(s)))
+    if (!s || !canto_utf8_valid(s, strlen(s)))
         return NULL;
     /* Flags 0: unassigned code points (Unicode 3.2 tables) are allowed, so a
      * password with a newer character still works; see docs/internals/auth.md. */
@@ -404,7 +367,7 @@ static bool cb_name_ok(const char *s, size_t len)
 /* Checks every message gets before parsing. */
 static bool msg_ok(const char *msg, size_t len)
 {
-    return msg && len > 0 && len <= SCRAM_MSG_MAX && utf8_valid(msg, len);
+    return msg && len > 0 && len <= SCRAM_MSG_MAX && canto_utf8_valid(msg, len);
 }
 
 /* Parse client-first-message:
