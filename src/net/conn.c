@@ -26,7 +26,7 @@
 #include "canto/log.h"
 #include "canto/net.h"
 
-#define CLOSE_GRACE_MS 10000 /* how long a graceful close may wait for the peer to read */
+#define CLOSE_GRACE_MS 5000 /* how long a closing connection waits for the peer (flush, then its FIN) */
 
 struct canto_conn {
     uv_tcp_t tcp;
@@ -209,11 +209,16 @@ void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
     }
 }
 
+/* Our FIN is out. The socket stays open, reading and discarding, until the
+ * peer closes too or the grace time ends: closing a socket with unread data
+ * makes the kernel send a reset, which can destroy the stream error we just
+ * wrote before the peer reads it (a "lingering close"). */
 static void shutdown_done(uv_shutdown_t *req, int status)
 {
     struct canto_conn *c = req->data;
     free(req);
-    close_handles(c);
+    if (status < 0 || !c->reading)
+        close_handles(c);
 }
 
 void canto_conn_close(struct canto_conn *c, const char *reason)
@@ -222,10 +227,6 @@ void canto_conn_close(struct canto_conn *c, const char *reason)
         return;
     c->closing = true;
     c->close_reason = reason;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
     if (c->ssl && c->tls_ready) {
         SSL_shutdown(c->ssl);
         ERR_clear_error();
@@ -241,7 +242,7 @@ void canto_conn_close(struct canto_conn *c, const char *reason)
         return;
     }
     /* A peer that never reads must not keep the connection forever. */
-    c->close_deadline = canto_now_ms() + CLOSE_GRACE_MS;
+    c->close_deadline = uv_now(c->timer.loop) + CLOSE_GRACE_MS;
     schedule_timer(c);
 }
 
@@ -320,12 +321,14 @@ static void account_read(struct canto_conn *c, size_t n, uint64_t now)
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct canto_conn *c = s->data;
-    if (nread == 0 || c->closing)
+    if (nread == 0)
         return;
     if (nread < 0) {
         canto_conn_abort(c, nread == UV_EOF ? "peer closed" : "read error");
         return;
     }
+    if (c->closing)
+        return; /* lingering close: discard */
     uint64_t now = uv_now(s->loop);
     c->last_read = now;
     account_read(c, (size_t)nread, now);
