@@ -83,6 +83,15 @@ static void send_header(struct canto_c2s *c)
     c->header_sent = true;
 }
 
+/* Our </stream:stream> is out: nothing more can be delivered on this
+ * stream, so it leaves the session table now, not when TCP is done (which
+ * can take a while: see the lingering close in conn.c). */
+static void end_stream(struct canto_c2s *c)
+{
+    c->state = C2S_CLOSED;
+    canto_session_unbind(&c->sess);
+}
+
 void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text)
 {
     if (c->state == C2S_CLOSED || !c->conn)
@@ -101,7 +110,7 @@ void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *te
     canto_buf_free(&b);
     canto_debug("%s: stream error %s%s%s", canto_conn_peer(c->conn), condition,
                 text ? ": " : "", text ? text : "");
-    c->state = C2S_CLOSED;
+    end_stream(c);
     canto_conn_close(c->conn, condition);
 }
 
@@ -270,10 +279,10 @@ static void on_stream_close(void *ud)
     struct canto_c2s *c = ud;
     if (c->state == C2S_CLOSED)
         return;
-    c->state = C2S_CLOSED;
     if (!c->header_sent)
         send_header(c);
     c2s_send_str(c, "</stream:stream>");
+    end_stream(c);
     canto_conn_close(c->conn, "closed by client");
 }
 
