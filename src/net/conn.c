@@ -251,6 +251,10 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct canto_conn *c = h->data;
     buf->base = c->bufs->read_buf;
     buf->len = sizeof c->bufs->read_buf;
+    /* A rate-limited peer reads no more than its budget at once (at least
+     * 1 KiB), so that one read cannot overdraw it by a whole buffer. */
+    if (c->read_rate && c->tokens < (int64_t)buf->len)
+        buf->len = c->tokens > 1024 ? (size_t)c->tokens : 1024;
 }
 
 /* Drive the handshake and hand every decrypted byte up. */

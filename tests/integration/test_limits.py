@@ -8,14 +8,15 @@ pings the server. Tests that need other limits start their own Server.
 
 import asyncio
 import os
+import re
 import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from rawxmpp import (NS_CLIENT, Client, assert_serves, login, new_id, q,  # noqa: E402
-                     tostring)
+from rawxmpp import (NS_CLIENT, Client, WaitTimeout, assert_serves, login, new_id,  # noqa: E402
+                     q, tostring)
 
 
 def is_message(el, id=None):
@@ -324,6 +325,29 @@ async def test_slow_reader_disconnected():
         await flood.check_open()
         await assert_serves(server)
         await flood.close_stream()
+        assert server.alive()
+
+
+async def test_fast_sender_throttled_not_cut():
+    """A client that sends faster than c2s_rate is slowed down (the server
+    stops reading it), not disconnected; everyone else is served meanwhile."""
+    with harness.Server(limits={"c2s_rate": 2048}) as server:
+        flood = await login(server, server.account("fast"))
+        n = 2000  # ~110 kB of pings: about 50 s of a 2 kB/s budget
+        await flood.send("".join(f"<iq type='get' id='p{i}'><ping xmlns='urn:xmpp:ping'/></iq>"
+                                 for i in range(n)))
+        # Another client logs in and is answered while the flood is pending.
+        await assert_serves(server)
+        try:
+            await flood.read_until(f"id=.p{n - 1}.", timeout=3)
+            all_answered = True
+        except WaitTimeout:
+            all_answered = False
+        assert not all_answered, "every ping answered at once: the sender was not throttled"
+        # Slowed, not cut: the stream stays open and more answers keep coming.
+        answered = len(re.findall(r"id=.p(\d+).", flood.text))
+        await flood.read_until(f"id=.p{answered + 5}.", timeout=30)
+        await flood.check_open()
         assert server.alive()
 
 
