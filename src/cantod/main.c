@@ -128,10 +128,13 @@ int main(int argc, char **argv)
     uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
     uv_signal_start(&d->sighup, on_sighup, SIGHUP);
-    canto_info("cantod %s ready, serving %s%s (add an account with: cantoctl --config %s "
-               "adduser user@%s)",
+    /* Name cantoctl the way this cantod was started, so the hint can be pasted. */
+    const char *slash = strrchr(argv[0], '/');
+    int dir_len = slash ? (int)(slash - argv[0] + 1) : 0;
+    canto_info("cantod %s ready, serving %s%s; add an account with: %.*scantoctl --config %s "
+               "adduser you@%s",
                CANTO_VERSION, d->server.hosts[0].name, d->server.nhosts > 1 ? " and more" : "",
-               config_path, d->server.hosts[0].name);
+               dir_len, argv[0], config_path, d->server.hosts[0].name);
 
     while (!d->stop_requested)
         uv_run(&loop, UV_RUN_DEFAULT);
