@@ -94,6 +94,14 @@ int main(int argc, char **argv)
         free(cfg);
         return 1;
     }
+    if (cfg->nlisten == 0) {
+        fprintf(stderr, "%s: listen: no listeners configured, so clients could not connect (add "
+                        "for example: listen: [{ service: c2s, address: 0.0.0.0, port: 5222 }])\n",
+                cfg->path);
+        canto_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
     if (check) {
         printf("configuration OK\n");
         canto_config_free(cfg);

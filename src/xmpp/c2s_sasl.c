@@ -174,13 +174,17 @@ static void creds_found(void *ud, int rc, const struct canto_scram_cred *creds, 
     if (rc != CANTO_OK && rc != CANTO_NOTFOUND)
         canto_warn("credentials lookup failed for %s: %s", s->local, canto_rc_str(rc));
     if (s->plain) {
-        if (!cred) {
-            sasl_failure(c, "not-authorized");
-            return;
-        }
         struct plain_check *pc = canto_xcalloc(1, sizeof(*pc));
         pc->c = c;
-        pc->cred = *cred;
+        if (cred) {
+            pc->cred = *cred;
+        } else {
+            /* No such account: check against a credential no password
+             * matches, at the same cost, so timing does not tell. */
+            pc->cred.hash = CANTO_HASH_SHA256;
+            pc->cred.iterations = CANTO_SCRAM_DEFAULT_ITERATIONS;
+            pc->cred.salt_len = CANTO_SCRAM_SALT_LEN;
+        }
         pc->password = s->password;
         s->password = NULL;
         s->step = SASL_WAIT_CHECK;
