@@ -36,6 +36,7 @@ int cantoctl_adduser(struct cantoctl *ctl);
 int cantoctl_deluser(struct cantoctl *ctl);
 int cantoctl_passwd(struct cantoctl *ctl);
 int cantoctl_users(struct cantoctl *ctl);
+int cantoctl_adduser_bulk(struct cantoctl *ctl);
 
 /* The password for jid: taken from arg when not NULL (and arg is then
  * overwritten in place so it no longer shows in the process's command

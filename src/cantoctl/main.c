@@ -38,6 +38,9 @@ int cantoctl_usage(void)
           "  deluser JID             delete an account and everything stored for it\n"
           "  passwd JID [PASSWORD]   set an account's password\n"
           "  users [HOST]            list accounts, one bare JID per line\n"
+          "  adduser-bulk PREFIX FIRST COUNT [HOST]\n"
+          "                          create PREFIX<FIRST>..PREFIX<FIRST+COUNT-1> with one\n"
+          "                          password from stdin (test and load accounts)\n"
           "  check                   validate the configuration\n"
           "\n"
           "options:\n"
@@ -65,6 +68,7 @@ static const struct command commands[] = {
     {"deluser", 1, 1, cantoctl_deluser},
     {"passwd", 1, 2, cantoctl_passwd},
     {"users", 0, 1, cantoctl_users},
+    {"adduser-bulk", 3, 4, cantoctl_adduser_bulk},
     {"check", 0, 0, cmd_check},
 };
 

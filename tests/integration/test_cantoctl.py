@@ -56,6 +56,25 @@ async def test_adduser_password_from_stdin(server):
     await _can_login(server, acct)
 
 
+async def test_adduser_bulk_creates_a_numbered_batch(server):
+    prefix = _name("bulk")
+    r = _ctl(server, "adduser-bulk", prefix, "1", "300", input="bulk-pw\n")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert "created 300 accounts" in r.stdout, r.stdout
+    listed = [u for u in server.users() if u.startswith(prefix)]
+    assert len(listed) == 300, len(listed)
+    # First, last, and one in the middle can log in while the server runs.
+    for i in (1, 150, 300):
+        await _can_login(server, _acct(server, f"{prefix}{i}", "bulk-pw"))
+    await login_fails(server, _acct(server, f"{prefix}301", "bulk-pw"))
+    # Running it again over an overlapping range keeps the existing ones.
+    r = _ctl(server, "adduser-bulk", prefix, "299", "4", input="other-pw\n")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert "created 2 accounts" in r.stdout and "2 existed already" in r.stdout, r.stdout
+    await _can_login(server, _acct(server, f"{prefix}300", "bulk-pw"))
+    await _can_login(server, _acct(server, f"{prefix}302", "other-pw"))
+
+
 async def test_adduser_for_unserved_host_is_refused(server):
     jid = f"{_name('x')}@not-served.example"
     r = _ctl(server, "adduser", jid, "pw")

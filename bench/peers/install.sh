@@ -1,0 +1,50 @@
+#!/bin/sh
+# install.sh: install the peers the benchmark compares Canto with (Prosody and
+# ejabberd from Debian's packages), only those missing, plus the tools the
+# scripts here use. Does nothing, and needs no network, when all are present.
+#
+# The packages' own services are never started: while installing, a private
+# policy-rc.d refuses every service start unless the machine has one already,
+# so nothing listens on the system ports 5222/5269 and /etc configs stay unused.
+#   bench/peers/install.sh [prosody] [ejabberd]     (default: both)
+set -eu
+
+want=${*:-"prosody ejabberd"}
+pkgs="openssl util-linux procps python3"
+for w in $want; do
+    case $w in
+    prosody) pkgs="$pkgs prosody lua-event" ;;
+    ejabberd) pkgs="$pkgs ejabberd erlang-base" ;;
+    *) echo "install.sh: unknown peer '$w' (prosody or ejabberd)" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install.sh: missing Debian packages:$missing" >&2
+    echo "install.sh: run as root (or: sudo apt-get install$missing)" >&2
+    exit 1
+fi
+
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, from canto bench/peers/install.sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    own_policy=1
+fi
+cleanup() { [ "$own_policy" = 1 ] && rm -f "$policy"; }
+trap cleanup EXIT INT TERM
+
+echo "install.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
