@@ -57,12 +57,21 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (!name)
         return SSL_TLSEXT_ERR_NOACK;
+    /* An exact name wins over a wildcard; "*.parent" covers one label. */
+    const char *parent = strchr(name, '.');
+    SSL_CTX *wild = NULL;
     for (size_t i = 1; i < tls->n; i++) {
-        if (strcasecmp(tls->entries[i].host, name) == 0) {
+        const char *host = tls->entries[i].host;
+        if (strcasecmp(host, name) == 0) {
             SSL_set_SSL_CTX(ssl, tls->entries[i].ctx);
             return SSL_TLSEXT_ERR_OK;
         }
+        if (!wild && parent && host[0] == '*' && host[1] == '.' &&
+            strcasecmp(host + 1, parent) == 0)
+            wild = tls->entries[i].ctx;
     }
+    if (wild)
+        SSL_set_SSL_CTX(ssl, wild);
     return SSL_TLSEXT_ERR_OK;
 }
 
