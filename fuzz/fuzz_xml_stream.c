@@ -4,9 +4,14 @@
  *
  * The first input byte chooses how the rest is fed: its low four bits give
  * the number of chunks (1 to 16, so tokens get split at arbitrary places),
- * bit 4 makes the stanza callback stop the parser at the second stanza, and
- * bit 5 resets the parser half-way (a stream restart with a stanza perhaps
- * half-built). The parser runs with small limits so that they are hit often.
+ * or with bit 7 the size of each chunk (1 to 16 bytes); bit 4 makes the
+ * stanza callback stop the parser at the second stanza, and bit 5 resets the
+ * parser half-way (a stream restart with a stanza perhaps half-built). With
+ * bit 6 the input is run twice, once calling canto_xml_parser_release_idle
+ * after every chunk and once not, and the two transcripts (headers, stanzas,
+ * close, final error and stop) must be identical: releasing an idle parser
+ * may change its memory, nothing else. The parser runs with small limits so
+ * that they are hit often.
  *
  * Every stanza that comes out is checked, not just serialized: its
  * serialization must be equal to that of its deep copy, must stay within a
@@ -39,8 +44,9 @@ static const struct canto_xml_limits reparse_limits = {
 };
 
 struct fuzz_run {
-    int stanzas;   /* stanzas received */
-    bool stop_2nd; /* return DECLINED on the second stanza */
+    int stanzas;          /* stanzas received */
+    bool stop_2nd;        /* return DECLINED on the second stanza */
+    struct canto_buf log; /* transcript, to compare a released run with a plain one */
 };
 
 struct reparse {
@@ -107,10 +113,10 @@ static void check_stanza(struct canto_stanza *st)
 
 static int on_open(void *ud, const struct canto_xml_node *hdr)
 {
-    struct canto_buf b;
-    canto_buf_init(&b);
-    canto_xml_serialize(hdr, NULL, &b);
-    canto_buf_free(&b);
+    struct fuzz_run *run = ud;
+    canto_buf_append_str(&run->log, "open ");
+    canto_xml_serialize(hdr, NULL, &run->log);
+    canto_buf_append_char(&run->log, '\n');
     return CANTO_OK;
 }
 
@@ -119,12 +125,63 @@ static int on_stanza(void *ud, struct canto_stanza *st)
     struct fuzz_run *run = ud;
     run->stanzas++;
     check_stanza(st);
+    canto_buf_append_str(&run->log, "stanza ");
+    canto_xml_serialize(st->root, CANTO_NS_CLIENT, &run->log);
+    canto_buf_append_char(&run->log, '\n');
     canto_stanza_unref(st);
     return run->stop_2nd && run->stanzas == 2 ? CANTO_DECLINED : CANTO_OK;
 }
 
 static void on_close(void *ud)
 {
+    struct fuzz_run *run = ud;
+    canto_buf_append_str(&run->log, "close\n");
+}
+
+/* Feed in[0..len) as mode says, releasing the parser after every chunk when
+ * release is set; the transcript ends up in run->log. */
+static void run_stream(uint8_t mode, const char *in, size_t len, bool release,
+                       struct fuzz_run *run)
+{
+    size_t chunk, nchunks;
+    if (mode & 0x80) {
+        chunk = 1 + (mode & 0x0F);
+        nchunks = (len + chunk - 1) / chunk;
+    } else {
+        nchunks = 1 + (mode & 0x0F);
+        chunk = len / nchunks + 1;
+    }
+    const struct canto_xml_parser_events ev = {
+        .stream_open = on_open,
+        .stanza = on_stanza,
+        .stream_close = on_close,
+    };
+    struct canto_xml_parser *p = canto_xml_parser_new(&fuzz_limits, &ev, run);
+    int rc = CANTO_OK;
+    size_t i = 0;
+    for (size_t off = 0; off < len; off += chunk, i++) {
+        if ((mode & 0x20) && i == nchunks / 2) {
+            canto_xml_parser_reset(p);
+            canto_buf_append_str(&run->log, "reset\n");
+            rc = CANTO_OK;
+        }
+        size_t n = len - off < chunk ? len - off : chunk;
+        rc = canto_xml_parser_feed(p, in + off, n);
+        if (rc != CANTO_OK && rc != CANTO_ERROR)
+            abort();
+        if (release)
+            canto_xml_parser_release_idle(p);
+    }
+    /* Errors stick and are reported consistently. */
+    enum canto_xml_error err = canto_xml_parser_error(p);
+    if ((rc == CANTO_ERROR) != (err != CANTO_XML_ERR_NONE))
+        abort();
+    if (err != CANTO_XML_ERR_NONE && canto_xml_parser_feed(p, "<a/>", 4) != CANTO_ERROR)
+        abort();
+    canto_buf_appendf(&run->log, "end %s stopped=%d ns=%s\n", canto_xml_error_str(err),
+                      (int)canto_xml_parser_stopped(p),
+                      canto_xml_parser_stream_ns(p) ? canto_xml_parser_stream_ns(p) : "(none)");
+    canto_xml_parser_free(p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -136,36 +193,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t mode = data[0];
     const char *in = (const char *)data + 1;
     size_t len = size - 1;
-    size_t nchunks = 1 + (mode & 0x0F);
-    size_t chunk = len / nchunks + 1;
 
-    struct fuzz_run run = {.stop_2nd = (mode & 0x10) != 0};
-    const struct canto_xml_parser_events ev = {
-        .stream_open = on_open,
-        .stanza = on_stanza,
-        .stream_close = on_close,
-    };
-    struct canto_xml_parser *p = canto_xml_parser_new(&fuzz_limits, &ev, &run);
-    int rc = CANTO_OK;
-    size_t i = 0;
-    for (size_t off = 0; off < len; off += chunk, i++) {
-        if ((mode & 0x20) && i == nchunks / 2) {
-            canto_xml_parser_reset(p);
-            rc = CANTO_OK;
-        }
-        size_t n = len - off < chunk ? len - off : chunk;
-        rc = canto_xml_parser_feed(p, in + off, n);
-        if (rc != CANTO_OK && rc != CANTO_ERROR)
-            abort();
+    struct fuzz_run plain = {.stop_2nd = (mode & 0x10) != 0};
+    canto_buf_init(&plain.log);
+    run_stream(mode, in, len, false, &plain);
+    if (mode & 0x40) {
+        struct fuzz_run released = {.stop_2nd = plain.stop_2nd};
+        canto_buf_init(&released.log);
+        run_stream(mode, in, len, true, &released);
+        if (plain.log.len != released.log.len ||
+            memcmp(plain.log.data, released.log.data, plain.log.len) != 0)
+            die("releasing the idle parser changed the stream", &plain.log, &released.log);
+        canto_buf_free(&released.log);
     }
-    /* Errors stick and are reported consistently. */
-    enum canto_xml_error err = canto_xml_parser_error(p);
-    if ((rc == CANTO_ERROR) != (err != CANTO_XML_ERR_NONE))
-        abort();
-    if (err != CANTO_XML_ERR_NONE && canto_xml_parser_feed(p, "<a/>", 4) != CANTO_ERROR)
-        abort();
-    (void)canto_xml_error_str(err);
-    (void)canto_xml_parser_stopped(p);
-    canto_xml_parser_free(p);
+    canto_buf_free(&plain.log);
     return 0;
 }

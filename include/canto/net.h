@@ -3,8 +3,8 @@
  *
  * A struct canto_conn is a transport: bytes in, bytes out, TLS below, a
  * protocol (c2s stream, later s2s, WebSocket...) above through the ops
- * callbacks. TLS uses OpenSSL with memory BIOs so libuv stays in charge of the
- * socket. Read buffers are not per connection: each read lands in a buffer
+ * callbacks. TLS uses OpenSSL over a BIO of our own, so libuv stays in charge
+ * of the socket. Read buffers are not per connection: each read lands in a buffer
  * owned by the worker (struct canto_net_buffers), so an idle connection holds
  * no read memory; OpenSSL's buffers are released when idle
  * (SSL_MODE_RELEASE_BUFFERS).
@@ -66,6 +66,10 @@ int canto_tls_new(const struct canto_tls_cert *certs, size_t n, struct canto_tls
 void canto_tls_free(struct canto_tls *tls);
 /* The default context (SNI may switch a connection to another). */
 SSL_CTX *canto_tls_default_ctx(struct canto_tls *tls);
+/* The BIO method connecting OpenSSL to a connection's socket; created with
+ * the contexts by canto_conn_bio_method_new (conn.c owns its behaviour). */
+BIO_METHOD *canto_tls_bio_method(struct canto_tls *tls);
+BIO_METHOD *canto_conn_bio_method_new(void);
 
 /* --- connections ----------------------------------------------------------- */
 

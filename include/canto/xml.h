@@ -164,8 +164,25 @@ const char *canto_xml_parser_stream_ns(const struct canto_xml_parser *p);
 /* Start over for a new stream (after STARTTLS or SASL success). Must not be
  * called from inside a parser callback; call it after feed returns. */
 void canto_xml_parser_reset(struct canto_xml_parser *p);
+/* Give back the memory of an idle stream. When the parser is between
+ * stanzas (the header read, no stanza begun, every byte fed so far parsed:
+ * no partial tag or character held back, not stopped, no error), this frees
+ * the expat parser and every working buffer, keeping only the header's start
+ * tag as received (bounded by max_stanza_bytes, typically ~200 bytes) and
+ * the header's namespace. The next feed rebuilds expat from that tag without
+ * calling stream_open again and parsing goes on exactly as if nothing had
+ * happened: same namespaces and prefixes, limits, errors, stop and reset.
+ * When the parser is not idle this does nothing, cheaply, so it may be
+ * called after every feed. Not from inside a parser callback (it then does
+ * nothing). The parser needs expat to keep input context (XML_CONTEXT_BYTES,
+ * on by default); without it streams are never released. */
+void canto_xml_parser_release_idle(struct canto_xml_parser *p);
+/* True while the parser holds no expat parser: before the first byte of a
+ * stream (a new or reset parser creates expat lazily) or after
+ * canto_xml_parser_release_idle released it. For tests and statistics. */
+bool canto_xml_parser_released(const struct canto_xml_parser *p);
 /* Free the parser and any partial stanza. NULL is fine. Not from inside a
- * parser callback either. */
+ * parser callback either. A released parser may be freed like any other. */
 void canto_xml_parser_free(struct canto_xml_parser *p);
 /* Name of an error for logs. */
 const char *canto_xml_error_str(enum canto_xml_error err);

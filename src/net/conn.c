@@ -2,11 +2,11 @@
  * conn.c: one TCP connection, optionally TLS, on libuv.
  *
  * Reads land in the worker's shared buffer (no per-connection read memory);
- * TLS runs over memory BIOs: ciphertext from the socket is written into the
- * read BIO, plaintext comes out of SSL_read into the shared plaintext buffer,
- * and whatever OpenSSL puts into the write BIO is moved into a libuv write
- * request. Writes first try uv_try_write, so the common case copies nothing
- * for plaintext and once for TLS.
+ * with TLS, OpenSSL reads that ciphertext directly through a BIO of our own
+ * and decrypts into the shared plaintext buffer, and what it encrypts goes
+ * straight to the socket through the same BIO. Writes first try
+ * uv_try_write, so the common case copies nothing beyond encryption; only
+ * what the kernel does not take is copied into a write request.
  *
  * One timer per connection serves both the idle timeout and the end of read
  * throttling. The idle deadline is checked lazily: a read only records the
@@ -35,8 +35,8 @@ struct canto_conn {
     void *ud;
     struct canto_net_buffers *bufs;
     SSL *ssl;                 /* NULL until TLS starts */
-    BIO *rbio;                /* ciphertext from the network (owned by ssl) */
-    BIO *wbio;                /* ciphertext to the network (owned by ssl) */
+    const char *tls_in;       /* ciphertext read but not yet taken by OpenSSL */
+    size_t tls_in_len;
     size_t queued;            /* bytes in pending uv_write requests */
     size_t max_queue;         /* cut-off for slow readers */
     size_t read_rate;         /* bytes/s, 0 = unlimited */
@@ -170,17 +170,55 @@ static void send_raw(struct canto_conn *c, const char *data, size_t len)
     c->queued += len;
 }
 
-/* Move everything OpenSSL produced into the socket. */
-static void flush_tls(struct canto_conn *c)
+/* The BIO between OpenSSL and the socket. Instead of memory BIOs (which
+ * keep their high-water buffer per connection and cost a copy each way),
+ * OpenSSL reads ciphertext straight from the read buffer being processed
+ * and writes it straight to the socket (send_raw copies only what the
+ * kernel does not take at once). */
+static int bio_read(BIO *b, char *out, int size)
 {
-    size_t pending;
-    while (!c->handles_closing && (pending = BIO_ctrl_pending(c->wbio)) > 0) {
-        char tmp[16384];
-        int n = BIO_read(c->wbio, tmp, (int)(pending < sizeof tmp ? pending : sizeof tmp));
-        if (n <= 0)
-            break;
-        send_raw(c, tmp, (size_t)n);
+    struct canto_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (c->tls_in_len == 0) {
+        BIO_set_retry_read(b);
+        return -1;
     }
+    size_t n = (size_t)size < c->tls_in_len ? (size_t)size : c->tls_in_len;
+    memcpy(out, c->tls_in, n);
+    c->tls_in += n;
+    c->tls_in_len -= n;
+    return (int)n;
+}
+
+static int bio_write(BIO *b, const char *data, int len)
+{
+    struct canto_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    send_raw(c, data, (size_t)len);
+    return len;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+BIO_METHOD *canto_conn_bio_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "canto-conn");
+    if (!m)
+        return NULL;
+    BIO_meth_set_read(m, bio_read);
+    BIO_meth_set_write(m, bio_write);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    BIO_meth_set_create(m, bio_create);
+    return m;
 }
 
 void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
@@ -193,8 +231,8 @@ void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
     }
     if (!c->tls_ready)
         return; /* nothing may be written in the clear once TLS started */
-    /* Partial writes are on (one record at a time), and the memory BIO
-     * never blocks: loop until every byte is in a record. */
+    /* Partial writes are on (one record at a time), and our BIO never
+     * blocks: loop until every byte is in a record. */
     const char *p = data;
     while (len > 0 && !c->handles_closing) {
         int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
@@ -205,7 +243,6 @@ void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
         }
         p += n;
         len -= (size_t)n;
-        flush_tls(c);
     }
 }
 
@@ -230,7 +267,6 @@ void canto_conn_close(struct canto_conn *c, const char *reason)
     if (c->ssl && c->tls_ready) {
         SSL_shutdown(c->ssl);
         ERR_clear_error();
-        flush_tls(c);
     }
     if (c->handles_closing)
         return;
@@ -260,46 +296,46 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 /* Drive the handshake and hand every decrypted byte up. */
 static void tls_input(struct canto_conn *c, const char *data, size_t len)
 {
-    if (BIO_write(c->rbio, data, (int)len) != (int)len) {
-        canto_conn_abort(c, "TLS buffer error");
-        return;
-    }
+    c->tls_in = data;
+    c->tls_in_len = len;
     if (!c->tls_ready) {
         int rc = SSL_do_handshake(c->ssl);
-        flush_tls(c);
         if (rc != 1) {
             int err = SSL_get_error(c->ssl, rc);
             if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-                return;
+                goto done;
             unsigned long e = ERR_peek_error();
             canto_info("%s: TLS handshake failed: %s", c->peer,
                        e ? ERR_reason_error_string(e) : "connection error");
             ERR_clear_error();
             canto_conn_abort(c, "TLS handshake failed");
-            return;
+            goto done;
         }
         c->tls_ready = true;
         if (c->ops->on_tls_ready)
             c->ops->on_tls_ready(c);
         if (c->closing)
-            return;
+            goto done;
     }
     for (;;) {
         int n = SSL_read(c->ssl, c->bufs->plain_buf, (int)sizeof c->bufs->plain_buf);
         if (n > 0) {
             c->ops->on_data(c, c->bufs->plain_buf, (size_t)n);
             if (c->closing)
-                return;
+                goto done;
             continue;
         }
         int err = SSL_get_error(c->ssl, n);
-        flush_tls(c);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-            return;
+            goto done;
         ERR_clear_error();
         canto_conn_abort(c, err == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS error");
-        return;
+        goto done;
     }
+done:
+    /* The read buffer is reused by the next read: nothing may point into it. */
+    c->tls_in = NULL;
+    c->tls_in_len = 0;
 }
 
 /* Token bucket: stop reading when the peer used more than a second's worth
@@ -474,16 +510,11 @@ int canto_conn_start_tls(struct canto_conn *c, struct canto_tls *tls)
     c->ssl = SSL_new(canto_tls_default_ctx(tls));
     if (!c->ssl)
         goto fail;
-    c->rbio = BIO_new(BIO_s_mem());
-    c->wbio = BIO_new(BIO_s_mem());
-    if (!c->rbio || !c->wbio) {
-        BIO_free(c->rbio);
-        BIO_free(c->wbio);
+    BIO *bio = BIO_new(canto_tls_bio_method(tls));
+    if (!bio)
         goto fail;
-    }
-    /* An empty read BIO reports "retry", not EOF. */
-    BIO_set_mem_eof_return(c->rbio, -1);
-    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    BIO_set_data(bio, c);
+    SSL_set_bio(c->ssl, bio, bio);
     SSL_set_accept_state(c->ssl);
     return CANTO_OK;
 fail:

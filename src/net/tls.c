@@ -25,6 +25,7 @@ struct canto_tls_entry {
 struct canto_tls {
     struct canto_tls_entry *entries; /* [0] is the default */
     size_t n;
+    BIO_METHOD *bio_method;          /* connections' socket BIO (conn.c) */
 };
 
 static const unsigned char alpn_xmpp_client[] = "xmpp-client";
@@ -139,6 +140,12 @@ int canto_tls_new(const struct canto_tls_cert *certs, size_t n, struct canto_tls
     }
     struct canto_tls *tls = canto_xcalloc(1, sizeof(*tls));
     tls->entries = canto_xcalloc(n, sizeof(*tls->entries));
+    tls->bio_method = canto_conn_bio_method_new();
+    if (!tls->bio_method) {
+        canto_buf_append_str(err, "tls: cannot create the connection BIO");
+        canto_tls_free(tls);
+        return CANTO_ERROR;
+    }
     for (size_t i = 0; i < n; i++) {
         SSL_CTX *ctx = make_ctx(&certs[i], tls, err);
         if (!ctx) {
@@ -162,7 +169,13 @@ void canto_tls_free(struct canto_tls *tls)
         free(tls->entries[i].host);
     }
     free(tls->entries);
+    BIO_meth_free(tls->bio_method);
     free(tls);
+}
+
+BIO_METHOD *canto_tls_bio_method(struct canto_tls *tls)
+{
+    return tls->bio_method;
 }
 
 SSL_CTX *canto_tls_default_ctx(struct canto_tls *tls)

@@ -33,6 +33,18 @@
  * Stopping: a handler that hits an error, or a callback that returns non-OK,
  * calls XML_StopParser and every handler checks for that on entry, so nothing
  * runs after a stop even if expat delivers one more event.
+ *
+ * Idle streams: an expat parser costs about 8 KiB (its tables, its input
+ * buffer, tag and attribute storage), yet between two stanzas the only state
+ * that matters is what the stream header declared. So expat is created only
+ * when the first byte arrives, and canto_xml_parser_release_idle() frees it
+ * (and the text buffer) whenever every byte fed so far has been reported as a
+ * complete event at depth 1 or 0: then expat holds nothing but the open
+ * header. The header's start tag is kept as the raw bytes received (copied
+ * out of expat's input buffer when the header is reported), and the next feed
+ * creates a fresh expat and replays those bytes, silently, before the new
+ * data: the same namespace bindings, prefixes and limits as before, and byte
+ * offsets that restart at the end of the replayed tag.
  */
 #include "canto/xml.h"
 
@@ -56,7 +68,7 @@
 #define TEXT_KEEP_BYTES 1024            /* text buffer kept between stanzas up to this */
 
 struct canto_xml_parser {
-    XML_Parser xp;                         /* the expat parser, reset on stream restart */
+    XML_Parser xp;                         /* NULL before the first byte and while released */
     struct canto_xml_limits limits;        /* with defaults filled in */
     struct canto_xml_parser_events events; /* copied; absent callbacks are NULL */
     void *ud;                              /* passed to every callback */
@@ -73,6 +85,11 @@ struct canto_xml_parser {
     uint64_t mark;                         /* end of the last event at depth <= 1 */
     uint64_t stanza_start;                 /* offset of the '<' that opened st */
     size_t ns_cost;                        /* bytes of declarations st will serialize with */
+    char *hdr;                             /* the header's start tag as received, or NULL */
+    size_t hdr_len;                        /* its length in bytes */
+    bool replaying;                        /* feeding hdr to a fresh expat: report nothing */
+    bool in_cdata;                         /* inside a CDATA section (expat state we cannot replay) */
+    bool parsing;                          /* inside XML_Parse: releasing now would free expat under it */
 };
 
 /* --- small helpers --------------------------------------------------------- */
@@ -207,10 +224,35 @@ static bool stanza_too_big(const struct canto_xml_parser *p)
 
 /* --- expat handlers -------------------------------------------------------- */
 
+/* Keep the header's start tag, the current event, as the raw bytes expat
+ * holds (a token being reported is always whole in expat's input buffer). An
+ * expat built without input context (XML_CONTEXT_BYTES 0) cannot show them:
+ * hdr stays NULL and this stream is simply never released. */
+static void save_header(struct canto_xml_parser *p)
+{
+    canto_free_null(&p->hdr);
+    p->hdr_len = 0;
+    int offset = 0, size = 0;
+    const char *buf = XML_GetInputContext(p->xp, &offset, &size);
+    int count = XML_GetCurrentByteCount(p->xp);
+    if (!buf || offset < 0 || count <= 0 || offset > size || count > size - offset)
+        return;
+    p->hdr = canto_xmalloc((size_t)count);
+    memcpy(p->hdr, buf + offset, (size_t)count);
+    p->hdr_len = (size_t)count;
+}
+
 /* Depth 0: check and report the stream header. The node handed to the
- * callback lives in a scratch stanza freed when the callback returns. */
+ * callback lives in a scratch stanza freed when the callback returns. When
+ * the header is being replayed into a fresh expat it was checked and
+ * reported the first time: only the depth is restored. */
 static void stream_start(struct canto_xml_parser *p, const XML_Char *name, const XML_Char **atts)
 {
+    if (p->replaying) {
+        p->level = 1;
+        p->mark = p->pos;
+        return;
+    }
     const char *uri, *local;
     size_t uri_len;
     split_name(name, &uri, &uri_len, &local);
@@ -227,6 +269,7 @@ static void stream_start(struct canto_xml_parser *p, const XML_Char *name, const
     }
     if (!p->stream_ns)
         p->stream_ns = canto_xstrdup("");
+    save_header(p);
     struct canto_stanza *hdr = canto_stanza_new();
     size_t unused = 0;
     build_element(p, hdr, NULL, name, atts, &unused);
@@ -338,12 +381,32 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
     canto_buf_append(&p->text, s, (size_t)len);
 }
 
+/* A CDATA section is the one construct of content that spans several
+ * events, and a parser inside one is not idle. Between stanzas its text is
+ * held to the whitespace rule by on_text like any other. */
+static void XMLCALL on_cdata_start(void *ud)
+{
+    struct canto_xml_parser *p = ud;
+    p->in_cdata = true;
+}
+
+static void XMLCALL on_cdata_end(void *ud)
+{
+    struct canto_xml_parser *p = ud;
+    p->in_cdata = false;
+    if (halted(p))
+        return;
+    event_end(p);
+    if (p->level <= 1)
+        p->mark = p->pos;
+}
+
 /* Remember the header's default namespace: the namespace of the stream's
  * content (jabber:client, jabber:server ...), which the xmpp layer checks. */
 static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     struct canto_xml_parser *p = ud;
-    if (halted(p) || p->level != 0 || prefix)
+    if (halted(p) || p->level != 0 || prefix || p->replaying)
         return;
     free(p->stream_ns);
     p->stream_ns = canto_xstrdup(uri ? uri : "");
@@ -373,11 +436,16 @@ static void XMLCALL on_comment(void *ud, const XML_Char *data)
     fail(ud, CANTO_XML_ERR_RESTRICTED);
 }
 
-/* Install our handlers; XML_ParserReset clears them, so reset calls this
- * again. No external entity handler is ever set and parameter entities are
- * never parsed, so nothing outside the stream is ever read. */
-static void setup(struct canto_xml_parser *p)
+/* Create expat and install our handlers. No external entity handler is ever
+ * set and parameter entities are never parsed, so nothing outside the stream
+ * is ever read. Out of memory here aborts, as for any small allocation. */
+static void create_expat(struct canto_xml_parser *p)
 {
+    p->xp = XML_ParserCreateNS("UTF-8", NS_SEP);
+    if (!p->xp) {
+        fprintf(stderr, "canto: out of memory creating an XML parser\n");
+        abort();
+    }
     XML_SetUserData(p->xp, p);
     XML_SetElementHandler(p->xp, on_start, on_end);
     XML_SetCharacterDataHandler(p->xp, on_text);
@@ -386,6 +454,7 @@ static void setup(struct canto_xml_parser *p)
     XML_SetEntityDeclHandler(p->xp, on_entity_decl);
     XML_SetProcessingInstructionHandler(p->xp, on_pi);
     XML_SetCommentHandler(p->xp, on_comment);
+    XML_SetCdataSectionHandler(p->xp, on_cdata_start, on_cdata_end);
     XML_SetParamEntityParsing(p->xp, XML_PARAM_ENTITY_PARSING_NEVER);
 #if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 6)
     /* A stream must see each stanza as soon as its last byte arrives. */
@@ -393,7 +462,15 @@ static void setup(struct canto_xml_parser *p)
 #endif
 }
 
-/* Forget the stream: partial stanza, working memory, counters, state. */
+static void free_expat(struct canto_xml_parser *p)
+{
+    if (p->xp)
+        XML_ParserFree(p->xp);
+    p->xp = NULL;
+}
+
+/* Forget the stream: partial stanza, working memory, saved header, counters,
+ * state. expat is left alone. */
 static void clear_stream(struct canto_xml_parser *p)
 {
     canto_stanza_unref(p->st);
@@ -402,6 +479,9 @@ static void clear_stream(struct canto_xml_parser *p)
     canto_buf_free(&p->text);
     canto__xml_strtab_free(&p->names);
     canto_free_null(&p->stream_ns);
+    canto_free_null(&p->hdr);
+    p->hdr_len = 0;
+    p->in_cdata = false;
     p->err = CANTO_XML_ERR_NONE;
     p->stopped = false;
     p->level = 0;
@@ -430,11 +510,7 @@ struct canto_xml_parser *canto_xml_parser_new(const struct canto_xml_limits *lim
     if (events)
         p->events = *events;
     p->ud = ud;
-    p->xp = XML_ParserCreateNS("UTF-8", NS_SEP);
-    if (!p->xp) {
-        fprintf(stderr, "canto: out of memory creating an XML parser\n");
-        abort();
-    }
+    /* expat is created by the first feed (see create_expat). */
     /* The intern table's seed: unpredictable, so a peer cannot aim names at
      * one probe window (the bounded probe makes a miss harmless anyway). */
     uint64_t seed;
@@ -442,7 +518,6 @@ struct canto_xml_parser *canto_xml_parser_new(const struct canto_xml_limits *lim
         seed = (uint64_t)(uintptr_t)p ^ canto_now_ms();
     canto__xml_strtab_init(&p->names, seed);
     canto_buf_init(&p->text);
-    setup(p);
     return p;
 }
 
@@ -456,16 +531,39 @@ static enum canto_xml_error map_expat_error(enum XML_Error code)
     }
 }
 
+/* Give expat a fresh start for a released parser: a new expat, then the
+ * saved header start tag, reported to nobody (see stream_start), so that
+ * expat is back in the header's content with its namespace bindings. Byte
+ * offsets restart with it: the replayed tag is bytes [0, hdr_len) and the
+ * stream goes on from there, which keeps every limit (all measured between
+ * two offsets) exactly as before. Only the header's own limit is measured
+ * from the stream's start, and the replay skips that check. */
+static int rebuild(struct canto_xml_parser *p)
+{
+    create_expat(p);
+    p->level = 0;
+    p->fed = p->hdr_len;
+    p->pos = 0;
+    p->mark = 0;
+    p->replaying = true;
+    enum XML_Status status = XML_Parse(p->xp, p->hdr, (int)p->hdr_len, XML_FALSE);
+    p->replaying = false;
+    if (status == XML_STATUS_OK && !halted(p) && p->level == 1 && p->mark == p->fed)
+        return CANTO_OK;
+    /* Bytes that parsed once parse again; only expat running out of memory
+     * can end up here. */
+    if (p->err == CANTO_XML_ERR_NONE)
+        p->err = status == XML_STATUS_OK ? CANTO_XML_ERR_NOT_WELL_FORMED
+                                         : map_expat_error(XML_GetErrorCode(p->xp));
+    return CANTO_ERROR;
+}
+
 /* Feed in slices so that bytes expat buffers without reporting them (an
  * unfinished tag) are checked against the stanza limit at least every
  * slice: everything from the start of the unfinished stanza, or from the end
  * of the last thing at depth <= 1, belongs to the next stanza or header. */
-int canto_xml_parser_feed(struct canto_xml_parser *p, const char *data, size_t len)
+static int feed_slices(struct canto_xml_parser *p, const char *data, size_t len)
 {
-    if (p->err != CANTO_XML_ERR_NONE)
-        return CANTO_ERROR;
-    if (p->stopped)
-        return CANTO_OK;
     size_t slice = p->limits.max_stanza_bytes < FEED_SLICE ? p->limits.max_stanza_bytes
                                                            : FEED_SLICE;
     size_t off = 0;
@@ -491,6 +589,26 @@ int canto_xml_parser_feed(struct canto_xml_parser *p, const char *data, size_t l
     return CANTO_OK;
 }
 
+int canto_xml_parser_feed(struct canto_xml_parser *p, const char *data, size_t len)
+{
+    if (p->err != CANTO_XML_ERR_NONE)
+        return CANTO_ERROR;
+    if (p->stopped || len == 0)
+        return CANTO_OK;
+    p->parsing = true;
+    int rc = CANTO_OK;
+    if (!p->xp) {
+        if (p->level == 0)
+            create_expat(p); /* the stream's first bytes */
+        else
+            rc = rebuild(p); /* released between stanzas */
+    }
+    if (rc == CANTO_OK)
+        rc = feed_slices(p, data, len);
+    p->parsing = false;
+    return rc;
+}
+
 enum canto_xml_error canto_xml_parser_error(const struct canto_xml_parser *p)
 {
     return p->err;
@@ -506,11 +624,33 @@ const char *canto_xml_parser_stream_ns(const struct canto_xml_parser *p)
     return p->stream_ns;
 }
 
+/* The new stream's expat is created by its first bytes, like the first
+ * stream's: a restarted stream costs nothing until the peer speaks. */
 void canto_xml_parser_reset(struct canto_xml_parser *p)
 {
-    XML_ParserReset(p->xp, "UTF-8");
-    setup(p);
+    free_expat(p);
     clear_stream(p);
+}
+
+/* Idle means expat holds nothing that the saved header cannot rebuild: the
+ * header is open (level 1), no stanza has begun, no CDATA section is open,
+ * and the last event reported ended at the last byte fed, so no partial
+ * token, trailing CR or half character sits unreported in expat's buffer.
+ * The checks are a handful of compares, so callers may try after every
+ * read. */
+void canto_xml_parser_release_idle(struct canto_xml_parser *p)
+{
+    if (!p->xp || p->parsing || halted(p) || !p->hdr || p->level != 1 || p->st || p->in_cdata ||
+        p->mark != p->fed)
+        return;
+    free_expat(p);
+    canto_buf_free(&p->text);
+    canto__xml_strtab_free(&p->names);
+}
+
+bool canto_xml_parser_released(const struct canto_xml_parser *p)
+{
+    return p->xp == NULL;
 }
 
 void canto_xml_parser_free(struct canto_xml_parser *p)
@@ -518,7 +658,7 @@ void canto_xml_parser_free(struct canto_xml_parser *p)
     if (!p)
         return;
     clear_stream(p);
-    XML_ParserFree(p->xp);
+    free_expat(p);
     free(p);
 }
 

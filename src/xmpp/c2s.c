@@ -319,6 +319,10 @@ static void conn_data(struct canto_conn *conn, const char *data, size_t len)
         c->restart = false;
         canto_xml_parser_reset(c->parser);
     }
+    /* A bound session is between stanzas most of the time: give back the
+     * expat parser until the next read (a no-op mid-stanza). */
+    if (c->state == C2S_BOUND)
+        canto_xml_parser_release_idle(c->parser);
 }
 
 void c2s_restart(struct canto_c2s *c)

@@ -9,6 +9,12 @@
  * by their serialization). Then each refusal: restricted XML, malformed XML,
  * a wrong stream namespace, every limit (checked while the stanza is still
  * arriving), and the parser's state after an error, a stop, and a reset.
+ *
+ * Releasing an idle parser (canto_xml_parser_release_idle) must change
+ * nothing but memory: the realistic stream, and streams with odd prefixes,
+ * limits, errors, stops and resets, give the same transcript whether or not
+ * the parser is released after every piece fed, and a parser that is not
+ * idle (mid-stanza, mid-tag, in a CDATA section) is left alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -631,6 +637,427 @@ static void test_reset(void)
     canto_xml_parser_free(NULL);
 }
 
+/* --- releasing idle parsers --------------------------------------------------- */
+
+/* Feed doc in pieces of chunk bytes (0: all at once), calling release_idle
+ * after every piece when release is set; *released (if not NULL) counts the
+ * pieces after which the parser held no expat. Returns the error. */
+static enum canto_xml_error run_release(const char *doc, size_t len,
+                                        const struct canto_xml_limits *lim, size_t chunk,
+                                        bool release, struct rec *r, int *released)
+{
+    struct canto_xml_parser *p = canto_xml_parser_new(lim, &events, r);
+    if (!chunk)
+        chunk = len ? len : 1;
+    int rc = CANTO_OK, n = 0;
+    for (size_t off = 0; off < len && rc == CANTO_OK; off += chunk) {
+        rc = canto_xml_parser_feed(p, doc + off, len - off < chunk ? len - off : chunk);
+        if (release) {
+            canto_xml_parser_release_idle(p);
+            n += canto_xml_parser_released(p);
+        }
+    }
+    enum canto_xml_error err = canto_xml_parser_error(p);
+    CHECK((rc == CANTO_ERROR) == (err != CANTO_XML_ERR_NONE));
+    canto_xml_parser_free(p);
+    if (released)
+        *released = n;
+    return err;
+}
+
+/* doc must give the same transcript and verdict with and without release,
+ * whole and in pieces of 1, 2, 3 and 7 bytes. Returns the verdict; *log
+ * (if not NULL) gets the transcript of the byte-by-byte released run, and
+ * *released how often that run was released. */
+static enum canto_xml_error same_released(const char *doc, const struct canto_xml_limits *lim,
+                                          char **log, int *released)
+{
+    static const size_t chunks[] = {0, 1, 2, 3, 7};
+    size_t len = strlen(doc);
+    struct rec plain;
+    rec_init(&plain);
+    enum canto_xml_error err = run_release(doc, len, lim, 0, false, &plain, NULL);
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(chunks); i++) {
+        struct rec r;
+        rec_init(&r);
+        int n = 0;
+        enum canto_xml_error e = run_release(doc, len, lim, chunks[i], true, &r, &n);
+        const char *a = plain.log.data ? plain.log.data : "", *b = r.log.data ? r.log.data : "";
+        if (e != err || strcmp(a, b) != 0) {
+            fprintf(stderr, "released in %zu-byte pieces: %s vs %s\n%s---\n%s\n", chunks[i],
+                    canto_xml_error_str(e), canto_xml_error_str(err), b, a);
+            CHECK(false);
+        }
+        if (chunks[i] == 1) {
+            if (log)
+                *log = canto_xstrdup(b);
+            if (released)
+                *released = n;
+        }
+        rec_free(&r);
+    }
+    rec_free(&plain);
+    return err;
+}
+
+static void test_release_stream(void)
+{
+    size_t n = sizeof(stream_doc) - 1;
+    /* Split in two at every byte, released after each half. */
+    int bad = 0, released = 0;
+    for (size_t i = 0; i <= n; i++) {
+        struct rec r;
+        rec_init(&r);
+        struct canto_xml_parser *p = canto_xml_parser_new(NULL, &events, &r);
+        CHECK(canto_xml_parser_released(p)); /* no expat before the first byte */
+        canto_xml_parser_release_idle(p);
+        CHECK_INT(canto_xml_parser_feed(p, stream_doc, i), CANTO_OK);
+        canto_xml_parser_release_idle(p);
+        if (canto_xml_parser_released(p)) {
+            released++;
+            if (i > 0)
+                CHECK_STR(canto_xml_parser_stream_ns(p), CANTO_NS_CLIENT);
+        }
+        CHECK_INT(canto_xml_parser_feed(p, stream_doc + i, n - i), CANTO_OK);
+        canto_xml_parser_release_idle(p);
+        CHECK(!canto_xml_parser_released(p)); /* the stream is closed: level 0 */
+        if (!r.log.data || strcmp(r.log.data, stream_expected) != 0) {
+            if (!bad++)
+                fprintf(stderr, "release at %zu gave:\n%s\n", i, r.log.data ? r.log.data : "");
+        }
+        if (r.nkeep == 4 && i == n / 2)
+            check_stream_trees(&r);
+        canto_xml_parser_free(p);
+        rec_free(&r);
+    }
+    CHECK_INT(bad, 0);
+    /* Idle points: i = 0 (nothing fed yet), after the header, its newline,
+     * each whitespace byte between stanzas and after each stanza. */
+    CHECK(released > 10);
+
+    /* Byte by byte and in other pieces, released wherever possible. */
+    char *log = NULL;
+    CHECK_INT(same_released(stream_doc, NULL, &log, &released), CANTO_XML_ERR_NONE);
+    CHECK_STR(log, stream_expected);
+    CHECK(released > 10);
+    free(log);
+    struct rec r;
+    rec_init(&r);
+    CHECK_INT(run_release(stream_doc, n, NULL, 1, true, &r, NULL), CANTO_XML_ERR_NONE);
+    check_stream_trees(&r);
+    rec_free(&r);
+}
+
+/* The prefix the client bound to the streams namespace, and the default
+ * namespace, must survive: they exist only in the replayed header. */
+static void test_release_prefixes(void)
+{
+    const char *hdr_s = "<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+                        "xmlns='jabber:client' to='example.com' version='1.0'>";
+    struct rec r;
+    rec_init(&r);
+    struct canto_xml_parser *p = canto_xml_parser_new(NULL, &events, &r);
+    CHECK_INT(canto_xml_parser_feed(p, hdr_s, strlen(hdr_s)), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    CHECK_STR(canto_xml_parser_stream_ns(p), CANTO_NS_CLIENT);
+    const char *st1 = "<message to='a@b'><body>hi</body></message>";
+    CHECK_INT(canto_xml_parser_feed(p, st1, strlen(st1)), CANTO_OK);
+    CHECK(!canto_xml_parser_released(p));
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    const char *st2 = "<s:features><x:y xmlns:x='urn:x' x:a='1'/></s:features>";
+    CHECK_INT(canto_xml_parser_feed(p, st2, strlen(st2)), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    const char *st3 = "<iq xmlns='jabber:iq:other' type='get'/>";
+    CHECK_INT(canto_xml_parser_feed(p, st3, strlen(st3)), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK_INT(canto_xml_parser_feed(p, "</s:stream>", 11), CANTO_OK);
+    CHECK_INT(canto_xml_parser_error(p), CANTO_XML_ERR_NONE);
+    CHECK_INT(r.nstanzas, 3);
+    if (r.nkeep == 3) {
+        CHECK_STR(r.keep[0]->root->ns, CANTO_NS_CLIENT);
+        CHECK_STR(r.keep[1]->root->ns, CANTO_NS_STREAM);
+        CHECK_STR(r.keep[1]->root->name, "features");
+        CHECK_STR(r.keep[1]->root->children->ns, "urn:x");
+        CHECK_STR(canto_xml_attr_ns(r.keep[1]->root->children, "urn:x", "a"), "1");
+        CHECK_STR(r.keep[2]->root->ns, "jabber:iq:other");
+    }
+    /* One stream_open only: the replay reports nothing. */
+    CHECK_STR(r.log.data, "open http://etherx.jabber.org/streams stream to=example.com "
+                          "version=1.0 lang=-\n"
+                          "stanza <message to=\"a@b\"><body>hi</body></message>\n"
+                          "stanza <features xmlns=\"http://etherx.jabber.org/streams\">"
+                          "<y xmlns=\"urn:x\" xmlns:a0=\"urn:x\" a0:a=\"1\"/></features>\n"
+                          "stanza <iq xmlns=\"jabber:iq:other\" type=\"get\"/>\n"
+                          "close\n");
+    canto_xml_parser_free(p);
+    rec_free(&r);
+
+    /* The same streams, and their mistakes, whichever way they are fed. */
+    static const char *const docs[] = {
+        "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>\n"
+        "<message><body>a</body></message> <s:error/>\n<presence/></s:stream>",
+        /* the usual prefix is unbound here */
+        "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>"
+        "<message/><stream:features/>",
+        /* and the header must be closed with its own prefix */
+        "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>"
+        "<message/></stream:stream>",
+        /* no default namespace at all */
+        "<s:stream xmlns:s='http://etherx.jabber.org/streams'><message/> <iq/></s:stream>",
+        /* the default namespace and prefixes declared the other way round,
+         * xml:lang, an entity in an attribute */
+        "<?xml version='1.0'?>\n<x:stream xml:lang='en' to='a&amp;b' "
+        "xmlns='jabber:server' xmlns:x='http://etherx.jabber.org/streams' "
+        "xmlns:db='jabber:server:dialback'>\r\n<db:result to='a'>key</db:result>"
+        "\t<x:features/></x:stream>",
+    };
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(docs); i++) {
+        int released = 0;
+        enum canto_xml_error err = same_released(docs[i], NULL, NULL, &released);
+        CHECK_INT(err, i == 1 || i == 2 ? CANTO_XML_ERR_NOT_WELL_FORMED : CANTO_XML_ERR_NONE);
+        CHECK(released > 0);
+    }
+}
+
+/* Limits after a rebuild: the same byte offsets, the same verdicts. */
+static void test_release_limits(void)
+{
+    const char *open = "<message><body>", *close = "</body></message>";
+    size_t fill = 1024 - strlen(open) - strlen(close);
+    char *xs = repeat("", "x", fill, "");
+    char *pre = repeat(HEADER "<presence/>\n", open, 1, "");
+    char *doc = repeat(pre, xs, 1, close);
+    CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_NONE);
+    free(doc);
+    doc = repeat(pre, xs, 1, "y</body></message>");
+    CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_POLICY);
+    free(doc);
+    free(pre);
+    free(xs);
+
+    /* A header of almost the whole limit (with the declaration before it):
+     * its replay is not held to the header limit again, the stanzas after
+     * it only to theirs. */
+    doc = repeat("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                 "xmlns:stream='http://etherx.jabber.org/streams' to='",
+                 "h", 850, "'><message><body>0123456789</body></message> <presence/>");
+    CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_NONE);
+    free(doc);
+
+    /* Depth and attributes. */
+    doc = repeat(HEADER "<presence/>", "<a>", 8, "</a></a></a></a></a></a></a></a>");
+    CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_NONE);
+    free(doc);
+    doc = repeat(HEADER "<presence/>", "<a>", 9, "");
+    CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_POLICY);
+    free(doc);
+    CHECK_INT(same_released(HEADER "<presence/><message a='1' b='2' c='3' d='4' e='5'/>", &small,
+                            NULL, NULL),
+              CANTO_XML_ERR_POLICY);
+
+    /* Right after a release: a huge stanza, and a tag that never ends, are
+     * cut off within the limit plus one feed. */
+    struct rec r;
+    rec_init(&r);
+    struct canto_xml_parser *p = canto_xml_parser_new(&small, &events, &r);
+    CHECK_INT(canto_xml_parser_feed(p, HEADER "<presence/>", strlen(HEADER) + 11), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    char chunk[100];
+    memset(chunk, 'x', sizeof(chunk));
+    CHECK_INT(canto_xml_parser_feed(p, "<message to='", 13), CANTO_OK);
+    size_t fed = 13;
+    while (canto_xml_parser_feed(p, chunk, sizeof(chunk)) == CANTO_OK && fed < 100000) {
+        canto_xml_parser_release_idle(p); /* never idle: a no-op */
+        CHECK(!canto_xml_parser_released(p));
+        fed += sizeof(chunk);
+    }
+    CHECK_INT(canto_xml_parser_error(p), CANTO_XML_ERR_POLICY);
+    CHECK(fed <= 1024 + sizeof(chunk));
+    canto_xml_parser_free(p);
+    rec_free(&r);
+
+    /* Keep-alives between releases cost nothing, however many. */
+    rec_init(&r);
+    p = canto_xml_parser_new(&small, &events, &r);
+    CHECK_INT(canto_xml_parser_feed(p, HEADER, strlen(HEADER)), CANTO_OK);
+    for (int i = 0; i < 3000; i++) {
+        CHECK_INT(canto_xml_parser_feed(p, " ", 1), CANTO_OK);
+        canto_xml_parser_release_idle(p);
+        CHECK(canto_xml_parser_released(p));
+    }
+    CHECK_INT(canto_xml_parser_feed(p, "<presence/>", 11), CANTO_OK);
+    CHECK_INT(r.nstanzas, 1);
+    canto_xml_parser_free(p);
+    rec_free(&r);
+}
+
+/* Errors after a rebuild are the errors a parser never released gives. */
+static void test_release_errors(void)
+{
+    static const struct {
+        const char *doc;
+        enum canto_xml_error err;
+    } cases[] = {
+        {HEADER "<presence/> <message></iq>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> hello", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> <foo:bar/>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> <message><body>&nbsp;</body></message>",
+         CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> <message>\xc3</message>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> <?xml version='1.0'?>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> </stream:stream><message/>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> <!-- ping -->", CANTO_XML_ERR_RESTRICTED},
+        {HEADER "<presence/> <?pi x?>", CANTO_XML_ERR_RESTRICTED},
+        {HEADER "<presence/> <!DOCTYPE x>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> <![CDATA[ \r\n ]]> <presence/>", CANTO_XML_ERR_NONE},
+        {HEADER "<presence/> <![CDATA[ x ]]>", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/> &#32;&#x9; <presence/>", CANTO_XML_ERR_NONE},
+        {HEADER "<presence/> &amp;", CANTO_XML_ERR_NOT_WELL_FORMED},
+        {HEADER "<presence/>\r\n\r <presence/>\r", CANTO_XML_ERR_NONE},
+    };
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(cases); i++) {
+        enum canto_xml_error err = same_released(cases[i].doc, NULL, NULL, NULL);
+        if (err != cases[i].err) {
+            fprintf(stderr, "case %zu: %s\n", i, canto_xml_error_str(err));
+            CHECK_INT(err, cases[i].err);
+        }
+    }
+
+    /* Errors stick across release attempts. */
+    struct rec r;
+    rec_init(&r);
+    struct canto_xml_parser *p = canto_xml_parser_new(NULL, &events, &r);
+    CHECK_INT(canto_xml_parser_feed(p, HEADER, strlen(HEADER)), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    CHECK_INT(canto_xml_parser_feed(p, "junk", 4), CANTO_ERROR);
+    canto_xml_parser_release_idle(p);
+    CHECK(!canto_xml_parser_released(p));
+    CHECK_INT(canto_xml_parser_feed(p, "<presence/>", 11), CANTO_ERROR);
+    CHECK_INT(canto_xml_parser_error(p), CANTO_XML_ERR_NOT_WELL_FORMED);
+    canto_xml_parser_free(p);
+    rec_free(&r);
+}
+
+/* A parser that is not idle is left alone, whatever it holds. */
+static void test_release_not_idle(void)
+{
+    static const struct {
+        const char *fed;  /* then release_idle */
+        const char *rest; /* must complete the stream as if no release was tried */
+    } cases[] = {
+        {"<?xml version='1.0'?>", HEADER "<presence/>"},        /* no header yet */
+        {"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'", "><presence/>"},
+        {HEADER "<message><body>hi", "</body></message>"},       /* mid-stanza */
+        {HEADER "<mess", "age/>"},                               /* mid-tag */
+        {HEADER "<message/><", "presence/>"},                    /* a lone '<' */
+        {HEADER "<message/></stream", ":stream>"},               /* a partial end tag */
+        {HEADER "<message/>\r", "\n<presence/>"},                /* a CR held back */
+        {HEADER "<message/>&#3", "2;<presence/>"},                /* a partial reference */
+        {HEADER "<message/><![CDATA[ ", " ]]><presence/>"},      /* in a CDATA section */
+        {HEADER "<message/><![CDA", "TA[]]><presence/>"},        /* mid CDATA opener */
+        {HEADER "<message/></stream:stream>", ""},               /* closed */
+    };
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(cases); i++) {
+        struct rec a, b;
+        rec_init(&a);
+        rec_init(&b);
+        struct canto_xml_parser *p = canto_xml_parser_new(NULL, &events, &a);
+        struct canto_xml_parser *q = canto_xml_parser_new(NULL, &events, &b);
+        CHECK_INT(canto_xml_parser_feed(p, cases[i].fed, strlen(cases[i].fed)), CANTO_OK);
+        CHECK_INT(canto_xml_parser_feed(q, cases[i].fed, strlen(cases[i].fed)), CANTO_OK);
+        canto_xml_parser_release_idle(p);
+        if (canto_xml_parser_released(p)) {
+            fprintf(stderr, "case %zu was released\n", i);
+            CHECK(false);
+        }
+        canto_xml_parser_release_idle(p); /* twice is the same */
+        CHECK_INT(canto_xml_parser_feed(p, cases[i].rest, strlen(cases[i].rest)), CANTO_OK);
+        CHECK_INT(canto_xml_parser_feed(q, cases[i].rest, strlen(cases[i].rest)), CANTO_OK);
+        CHECK_INT(canto_xml_parser_error(p), CANTO_XML_ERR_NONE);
+        CHECK_STR(a.log.data ? a.log.data : "", b.log.data ? b.log.data : "");
+        canto_xml_parser_free(p);
+        canto_xml_parser_free(q);
+        rec_free(&a);
+        rec_free(&b);
+    }
+
+    /* Stopped by a callback: not idle, and still stopped afterwards. */
+    struct rec r;
+    rec_init(&r);
+    r.stop_after = 1;
+    struct canto_xml_parser *p = canto_xml_parser_new(NULL, &events, &r);
+    CHECK_INT(canto_xml_parser_feed(p, HEADER "<message/>", strlen(HEADER) + 10), CANTO_OK);
+    CHECK(canto_xml_parser_stopped(p));
+    canto_xml_parser_release_idle(p);
+    CHECK(!canto_xml_parser_released(p));
+    CHECK_INT(canto_xml_parser_feed(p, "<message/>", 10), CANTO_OK);
+    CHECK(canto_xml_parser_stopped(p));
+    CHECK_INT(r.nstanzas, 1);
+    canto_xml_parser_free(p);
+    rec_free(&r);
+}
+
+/* Stop, reset and free on a released parser. */
+static void test_release_lifecycle(void)
+{
+    struct rec r;
+    rec_init(&r);
+    r.stop_after = 2;
+    struct canto_xml_parser *p = canto_xml_parser_new(NULL, &events, &r);
+    size_t first = strlen(HEADER) + strlen("<message id='1'/>");
+    CHECK_INT(canto_xml_parser_feed(p, three, first), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    /* A stop in the first feed after a rebuild drops the rest of it. */
+    CHECK_INT(canto_xml_parser_feed(p, three + first, sizeof(three) - 1 - first), CANTO_OK);
+    CHECK(canto_xml_parser_stopped(p));
+    CHECK_INT(r.nstanzas, 2);
+
+    /* Reset of a released parser: a new stream, with its own stream_open. */
+    r.stop_after = 0;
+    canto_xml_parser_reset(p);
+    CHECK(!canto_xml_parser_stopped(p));
+    CHECK(canto_xml_parser_stream_ns(p) == NULL);
+    CHECK_INT(canto_xml_parser_feed(p, three, sizeof(three) - 1), CANTO_OK);
+    CHECK_INT(r.nstanzas, 5);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    canto_xml_parser_reset(p);
+    /* A stanza without a header is refused after a reset, released or not. */
+    CHECK_INT(canto_xml_parser_feed(p, "<message/>", 10), CANTO_ERROR);
+    CHECK_INT(canto_xml_parser_error(p), CANTO_XML_ERR_BAD_NAMESPACE);
+    canto_xml_parser_reset(p);
+    const char *s2 = "<stream:stream xmlns='jabber:server' "
+                     "xmlns:stream='http://etherx.jabber.org/streams'>";
+    CHECK_INT(canto_xml_parser_feed(p, s2, strlen(s2)), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    CHECK_STR(canto_xml_parser_stream_ns(p), CANTO_NS_SERVER);
+    CHECK_INT(canto_xml_parser_feed(p, "<message/>", 10), CANTO_OK);
+    CHECK_INT(r.nstanzas, 6);
+    if (r.nkeep > 5)
+        CHECK_STR(r.keep[5]->root->ns, CANTO_NS_SERVER);
+    CHECK_INT(canto_xml_parser_feed(p, "</stream:stream>", 16), CANTO_OK);
+    /* Three stream_opens in all: the first stream, and the two resets. */
+    int opens = 0;
+    for (const char *l = r.log.data; (l = strstr(l, "open ")) != NULL; l++)
+        opens++;
+    CHECK_INT(opens, 3);
+
+    /* Freed while released, and freed never having seen a byte. */
+    canto_xml_parser_reset(p);
+    CHECK_INT(canto_xml_parser_feed(p, three, sizeof(three) - 1), CANTO_OK);
+    canto_xml_parser_release_idle(p);
+    CHECK(canto_xml_parser_released(p));
+    canto_xml_parser_free(p);
+    canto_xml_parser_free(canto_xml_parser_new(NULL, NULL, NULL));
+    rec_free(&r);
+}
+
 int main(void)
 {
     test_stream_splits();
@@ -642,5 +1069,11 @@ int main(void)
     test_stop();
     test_error_sticks();
     test_reset();
+    test_release_stream();
+    test_release_prefixes();
+    test_release_limits();
+    test_release_errors();
+    test_release_not_idle();
+    test_release_lifecycle();
     return CHECK_DONE();
 }
