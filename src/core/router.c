@@ -117,6 +117,18 @@ static void to_account(struct canto_host *h, struct canto_stanza *st, const stru
         canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
 }
 
+/* Deliver st (borrowed) to its prepared destination. */
+static void route_to(struct canto_server *srv, struct canto_stanza *st, const struct canto_jid *to)
+{
+    struct canto_host *h = canto_server_host(srv, to->domain);
+    if (!h)
+        canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
+    else if (!to->local)
+        to_host(h, st);
+    else
+        to_account(h, st, to);
+}
+
 void canto_route(struct canto_server *srv, struct canto_stanza *st)
 {
     const char *to_attr = canto_xml_attr(st->root, "to");
@@ -126,13 +138,7 @@ void canto_route(struct canto_server *srv, struct canto_stanza *st)
         canto_stanza_unref(st);
         return;
     }
-    struct canto_host *h = canto_server_host(srv, to.domain);
-    if (!h)
-        canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
-    else if (!to.local)
-        to_host(h, st);
-    else
-        to_account(h, st, &to);
+    route_to(srv, st, &to);
     canto_jid_free(&to);
     canto_stanza_unref(st);
 }
@@ -150,26 +156,23 @@ void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
     }
     if (strcmp(name, "presence") == 0) {
         struct canto_hook_event ev = {.session = s, .stanza = st, .to = has_to ? &to : NULL};
-        int rc = canto_hook_run(s->host, CANTO_HOOK_PRESENCE_OUT, &ev);
-        canto_jid_free(&to);
-        if (rc != CANTO_OK && has_to) {
-            canto_route(s->server, st);
-            return;
-        }
-        canto_stanza_unref(st);
-        return;
-    }
-    /* An iq without to, or to the account itself, is for the server acting
-     * on behalf of the account (RFC 6120 section 10.3.3). */
-    if (strcmp(name, "iq") == 0 &&
-        (!has_to || (!to.resource && strcmp(to.bare, s->jid.bare) == 0))) {
-        canto_jid_free(&to);
+        if (canto_hook_run(s->host, CANTO_HOOK_PRESENCE_OUT, &ev) != CANTO_OK && has_to)
+            route_to(s->server, st, &to);
+    } else if (strcmp(name, "iq") == 0 &&
+               (!has_to || (!to.resource && strcmp(to.bare, s->jid.bare) == 0))) {
+        /* An iq without to, or to the account itself, is for the server
+         * acting on behalf of the account (RFC 6120 section 10.3.3). */
         to_host(s->host, st);
-        canto_stanza_unref(st);
-        return;
+    } else if (has_to) {
+        route_to(s->server, st, &to);
+    } else {
+        /* A message without to is for the sender's own account. */
+        struct canto_jid bare;
+        canto_jid_bare_of(&bare, &s->jid);
+        canto_xml_set_attr(st, st->root, "to", bare.bare);
+        route_to(s->server, st, &bare);
+        canto_jid_free(&bare);
     }
     canto_jid_free(&to);
-    if (!has_to) /* a message without to is for the sender's own account */
-        canto_xml_set_attr(st, st->root, "to", s->jid.bare);
-    canto_route(s->server, st);
+    canto_stanza_unref(st);
 }

@@ -65,9 +65,42 @@ static char *prep_part(const char *s, size_t len, const Stringprep_profile *prof
     return canto_xstrdup(buf);
 }
 
+static bool is_ascii(const char *s, size_t len);
+
+/* The stringprep profiles restricted to ASCII, which is what nearly every
+ * address on the wire is: no mapping to nothing, no normalisation and no
+ * bidi rules apply, so preparing is folding case (Nodeprep only) and refusing
+ * control characters (both) and Nodeprep's prohibited ASCII (space and
+ * "&'/:<>@). Routing prepares every to address, and libidn's general path
+ * costs a Unicode normalisation each time. Returns false when s is not ASCII
+ * (the caller takes the general path); else *out is the result or NULL. */
+static bool prep_ascii(const char *s, size_t len, bool node, char **out)
+{
+    if (!is_ascii(s, len))
+        return false;
+    *out = NULL;
+    if (len == 0 || len > CANTO_JID_PART_MAX)
+        return true;
+    char *p = canto_xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || (node && strchr(" \"&'/:<>@", c))) {
+            free(p);
+            return true;
+        }
+        p[i] = (char)(node && c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    p[len] = '\0';
+    *out = p;
+    return true;
+}
+
 static char *prep_local(const char *s, size_t len)
 {
-    char *out = prep_part(s, len, stringprep_xmpp_nodeprep);
+    char *out;
+    if (prep_ascii(s, len, true, &out))
+        return out;
+    out = prep_part(s, len, stringprep_xmpp_nodeprep);
     /* Nodeprep prohibits these already; checking again costs nothing and
      * keeps the rule true whatever the library version does. */
     if (out && strpbrk(out, "\"&'/:<>@")) {
@@ -79,6 +112,9 @@ static char *prep_local(const char *s, size_t len)
 
 static char *prep_resource(const char *s, size_t len)
 {
+    char *out;
+    if (prep_ascii(s, len, false, &out))
+        return out;
     return prep_part(s, len, stringprep_xmpp_resourceprep);
 }
 
@@ -206,8 +242,14 @@ static bool append_label(struct canto_buf *out, const char *s, size_t len)
         return false;
     memcpy(label, s, len);
     label[len] = '\0';
-    if (stringprep(label, sizeof label, 0, stringprep_nameprep) != STRINGPREP_OK)
+    if (is_ascii(label, len)) {
+        /* Nameprep on ASCII is case folding (see prep_ascii). */
+        for (size_t i = 0; i < len; i++)
+            if (label[i] >= 'A' && label[i] <= 'Z')
+                label[i] = (char)(label[i] + ('a' - 'A'));
+    } else if (stringprep(label, sizeof label, 0, stringprep_nameprep) != STRINGPREP_OK) {
         return false;
+    }
     len = strlen(label);
     /* Empty after mapping, or a dot made by NFKC (U+2024 ONE DOT LEADER):
      * the label structure must be the one the sender wrote. */

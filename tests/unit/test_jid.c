@@ -8,6 +8,9 @@
  */
 #include <stdlib.h>
 
+#include <stringprep.h>
+#include <string.h>
+
 #include "canto/jid.h"
 #include "check.h"
 
@@ -357,8 +360,58 @@ static void test_copy(void)
     canto_jid_free(NULL);
 }
 
+/* libidn's general path on s, as canto_jid_prep_* would do without the
+ * ASCII fast path. */
+static char *reference_prep(const char *s, const Stringprep_profile *profile)
+{
+    char buf[64];
+    if (strlen(s) >= sizeof buf)
+        return NULL;
+    strncpy(buf, s, sizeof buf);
+    if (stringprep(buf, sizeof buf, 0, profile) != STRINGPREP_OK || !buf[0])
+        return NULL;
+    if (profile == stringprep_xmpp_nodeprep && strpbrk(buf, "\"&'/:<>@"))
+        return NULL;
+    return strdup(buf);
+}
+
+static void check_same(const char *what, char *fast, char *ref, const char *in)
+{
+    if ((fast == NULL) != (ref == NULL) || (fast && strcmp(fast, ref) != 0)) {
+        fprintf(stderr, "%s(\"%s\"): fast path gives %s, libidn %s\n", what, in,
+                fast ? fast : "(invalid)", ref ? ref : "(invalid)");
+        check_failures++;
+    }
+    free(fast);
+    free(ref);
+}
+
+/* The ASCII fast path must agree with libidn on every ASCII input: all
+ * one- and two-character strings over bytes 1..127, and a few longer ones. */
+static void test_ascii_fast_path_matches_libidn(void)
+{
+    char in[3] = {0};
+    for (int a = 1; a < 128; a++) {
+        for (int b = 0; b < 128; b++) {
+            in[0] = (char)a;
+            in[1] = (char)b;
+            check_same("local", canto_jid_prep_local(in), reference_prep(in, stringprep_xmpp_nodeprep), in);
+            check_same("resource", canto_jid_prep_resource(in),
+                       reference_prep(in, stringprep_xmpp_resourceprep), in);
+        }
+    }
+    const char *longer[] = {"Juliet", "ROMEO.Montague", "foo bar", "a\tb", "x~y_z-1", "Orchard Balcony"};
+    for (size_t i = 0; i < sizeof longer / sizeof *longer; i++) {
+        check_same("local", canto_jid_prep_local(longer[i]),
+                   reference_prep(longer[i], stringprep_xmpp_nodeprep), longer[i]);
+        check_same("resource", canto_jid_prep_resource(longer[i]),
+                   reference_prep(longer[i], stringprep_xmpp_resourceprep), longer[i]);
+    }
+}
+
 int main(void)
 {
+    test_ascii_fast_path_matches_libidn();
     test_rfc7622_valid();
     test_rfc7622_invalid();
     test_split();
