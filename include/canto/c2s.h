@@ -14,6 +14,9 @@ extern const char *const canto_c2s_xeps[];
 
 /* Accept one pending connection on listener l. */
 void canto_c2s_accept(struct canto_listener *l);
+/* Give back the parser memory of every stream idle since the last call
+ * (called periodically by the server). Returns how many were released. */
+size_t canto_c2s_release_idle(struct canto_server *srv);
 /* Close every c2s stream with a stream error (e.g. "system-shutdown"). */
 void canto_c2s_close_all(struct canto_server *srv, const char *condition);
 

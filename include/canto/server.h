@@ -60,6 +60,7 @@ struct canto_server {
     struct canto_conn_limits c2s_limits;
     unsigned char fake_secret[32];       /* SCRAM salts for unknown users */
     uint64_t next_stream_id;
+    uv_timer_t idle_sweep;               /* releases idle streams' parser memory */
     bool stopping;
 };
 

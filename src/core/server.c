@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,21 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
     return CANTO_OK;
 }
 
+/* How often idle streams give back their parser memory: a stream that read
+ * nothing for one to two periods holds only its session state. */
+#define IDLE_SWEEP_MS 5000
+
+static void on_idle_sweep(uv_timer_t *t)
+{
+    size_t released = canto_c2s_release_idle(canto_container_of(t, struct canto_server, idle_sweep));
+#ifdef __GLIBC__
+    /* glibc keeps freed memory inside its heap; give the pages those parsers
+     * used back to the system, so that idle sessions cost what they hold. */
+    if (released > 0)
+        malloc_trim(0);
+#endif
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct canto_listener *l = server->data;
@@ -142,6 +158,9 @@ int canto_server_listen(struct canto_server *srv, struct canto_buf *err)
         canto_info("listening for clients on %s port %d (%s)", lc->address, lc->port,
                    modes[lc->tls]);
     }
+    uv_timer_init(srv->loop, &srv->idle_sweep);
+    uv_timer_start(&srv->idle_sweep, on_idle_sweep, IDLE_SWEEP_MS, IDLE_SWEEP_MS);
+    srv->listeners_open++; /* the sweep timer closes with the listeners */
     return CANTO_OK;
 }
 
@@ -151,6 +170,11 @@ static void listener_closed(uv_handle_t *h)
     l->server->listeners_open--;
 }
 
+static void sweep_closed(uv_handle_t *h)
+{
+    canto_container_of((uv_timer_t *)h, struct canto_server, idle_sweep)->listeners_open--;
+}
+
 void canto_server_stop(struct canto_server *srv)
 {
     if (srv->stopping)
@@ -158,6 +182,8 @@ void canto_server_stop(struct canto_server *srv)
     srv->stopping = true;
     for (size_t i = 0; i < srv->nlisteners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_closed);
+    if (srv->idle_sweep.loop) /* started by canto_server_listen */
+        uv_close((uv_handle_t *)&srv->idle_sweep, sweep_closed);
     canto_c2s_close_all(srv, "system-shutdown");
 }
 

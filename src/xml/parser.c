@@ -34,17 +34,18 @@
  * calls XML_StopParser and every handler checks for that on entry, so nothing
  * runs after a stop even if expat delivers one more event.
  *
- * Idle streams: an expat parser costs about 8 KiB (its tables, its input
+ * Idle streams: an expat parser costs 8 to 11 KiB (its tables, its input
  * buffer, tag and attribute storage), yet between two stanzas the only state
  * that matters is what the stream header declared. So expat is created only
  * when the first byte arrives, and canto_xml_parser_release_idle() frees it
- * (and the text buffer) whenever every byte fed so far has been reported as a
- * complete event at depth 1 or 0: then expat holds nothing but the open
- * header. The header's start tag is kept as the raw bytes received (copied
- * out of expat's input buffer when the header is reported), and the next feed
- * creates a fresh expat and replays those bytes, silently, before the new
- * data: the same namespace bindings, prefixes and limits as before, and byte
- * offsets that restart at the end of the replayed tag.
+ * (and the text buffer) whenever the stream is between stanzas, outside any
+ * CDATA section, and every byte fed so far has been reported in an event:
+ * then expat holds nothing but the open header. The header's start tag is
+ * kept as the raw bytes received (copied out of expat's input buffer when the
+ * header is reported), and the next feed creates a fresh expat and replays
+ * those bytes, silently, before the new data: the same namespace bindings,
+ * prefixes and limits as before, and byte offsets that restart at the end of
+ * the replayed tag.
  */
 #include "canto/xml.h"
 
@@ -88,8 +89,8 @@ struct canto_xml_parser {
     char *hdr;                             /* the header's start tag as received, or NULL */
     size_t hdr_len;                        /* its length in bytes */
     bool replaying;                        /* feeding hdr to a fresh expat: report nothing */
-    bool in_cdata;                         /* inside a CDATA section (expat state we cannot replay) */
-    bool parsing;                          /* inside XML_Parse: releasing now would free expat under it */
+    bool in_cdata;                         /* in a CDATA section: not replayable */
+    bool parsing;                          /* inside feed: no release under expat */
 };
 
 /* --- small helpers --------------------------------------------------------- */
@@ -436,6 +437,27 @@ static void XMLCALL on_comment(void *ud, const XML_Char *data)
     fail(ud, CANTO_XML_ERR_RESTRICTED);
 }
 
+/* expat salts its hash tables with fresh randomness per parser: a getrandom
+ * system call (and a getenv) every time one is created, which a released
+ * stream does at every read. The parser's own random seed serves as well,
+ * mixed so that it differs from the intern table's. */
+static void set_hash_salt(struct canto_xml_parser *p)
+{
+    uint64_t x = p->names.seed ^ 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    x ^= x >> 31;
+#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 8)
+    uint8_t entropy[16];
+    uint64_t y = (x ^ (x >> 29)) * 0xbf58476d1ce4e5b9u;
+    memcpy(entropy, &x, 8);
+    memcpy(entropy + 8, &y, 8);
+    XML_SetHashSalt16Bytes(p->xp, entropy);
+#else
+    XML_SetHashSalt(p->xp, (unsigned long)(x | 1)); /* 0 would mean "choose one" */
+#endif
+}
+
 /* Create expat and install our handlers. No external entity handler is ever
  * set and parameter entities are never parsed, so nothing outside the stream
  * is ever read. Out of memory here aborts, as for any small allocation. */
@@ -446,6 +468,7 @@ static void create_expat(struct canto_xml_parser *p)
         fprintf(stderr, "canto: out of memory creating an XML parser\n");
         abort();
     }
+    set_hash_salt(p);
     XML_SetUserData(p->xp, p);
     XML_SetElementHandler(p->xp, on_start, on_end);
     XML_SetCharacterDataHandler(p->xp, on_text);

@@ -49,6 +49,7 @@ struct canto_c2s {
     bool header_sent;                 /* our stream header went out */
     bool restart;                     /* reset the parser after this feed */
     bool in_feed;                     /* inside canto_xml_parser_feed */
+    bool active;                      /* read something since the last idle sweep */
     char id[17];                      /* stream id */
 };
 

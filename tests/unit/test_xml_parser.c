@@ -846,6 +846,19 @@ static void test_release_limits(void)
     CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_NONE);
     free(doc);
 
+    /* A header far longer than the input context expat keeps (1 KiB by
+     * default), arriving in pieces: still saved whole, still released. */
+    doc = repeat("<stream:stream xmlns='jabber:client' "
+                 "xmlns:stream='http://etherx.jabber.org/streams' to='",
+                 "long.example.", 400, "'> <message><body>x</body></message> <presence/>");
+    int released = 0;
+    char *log = NULL;
+    CHECK_INT(same_released(doc, NULL, &log, &released), CANTO_XML_ERR_NONE);
+    CHECK(released > 0);
+    CHECK(log && strstr(log, "stanza <presence/>") != NULL);
+    free(log);
+    free(doc);
+
     /* Depth and attributes. */
     doc = repeat(HEADER "<presence/>", "<a>", 8, "</a></a></a></a></a></a></a></a>");
     CHECK_INT(same_released(doc, &small, NULL, NULL), CANTO_XML_ERR_NONE);
