@@ -138,6 +138,8 @@ struct bench_conn {
     bool authed;                  /* SASL succeeded */
     bool dirty;                   /* on b->dirty: out needs flushing */
     bool stop_feed;               /* stop scanning the current read (STARTTLS) */
+    bool need_session;            /* the server requires the session iq */
+    uint32_t roster_items;        /* items in the roster result */
     struct ssl_st *ssl;           /* NULL without TLS */
     struct bench_scan scan;       /* stream scanner state */
     struct canto_buf pending;     /* a partial top-level element; empty when idle */
@@ -186,6 +188,7 @@ const struct bench_scenario *bench_scenario_find(const char *name);
 
 #define BENCH_READ_BUF (64 * 1024)
 #define BENCH_MAX_CONDITIONS 16
+#define BENCH_TLS_POOL 256
 
 struct bench_condition {
     char name[40];   /* e.g. "auth:not-authorized", "stream:host-unknown" */
@@ -214,14 +217,16 @@ struct bench {
     struct {                    /* the login engine (logins.c) */
         size_t total, started, in_flight, ok, failed;
         size_t concurrency;
-        bool close_on_online;   /* login scenario: close right after presence */
+        bool pumping;           /* inside pump(): no recursion */
         bool done;
         uint64_t t_first, t_last; /* uv_hrtime of first start, last finish */
         struct bench_hist latency;
     } login;
 
     struct ssl_ctx_st *ssl_ctx;
-    struct ssl_session_st *tls_session; /* for resumption */
+    struct ssl_session_st *tls_session; /* newest session, for resumption */
+    struct ssl_session_st *tls_pool[BENCH_TLS_POOL]; /* unused tickets, oldest first */
+    size_t ntls_pool;
     uint64_t tls_full, tls_resumed;
     struct bench_sasl_ctx *sasl;
     char *stream_header;
@@ -236,12 +241,14 @@ struct bench {
     bool have_marks;
 
     uint64_t t_begin;           /* uv_hrtime at start */
+    uint64_t read_ns;           /* uv_hrtime when the current read arrived */
     bool stopping;
     bool ok;                    /* the run met its own criteria */
     char message[512];          /* why not ok, for JSON and summary */
 
     char rbuf[BENCH_READ_BUF];  /* one read buffer for all connections */
     char tbuf[BENCH_READ_BUF];  /* TLS plaintext buffer */
+    char wbuf[BENCH_READ_BUF];  /* TLS ciphertext on its way out */
 };
 
 /* --- options.c --- */
@@ -290,6 +297,8 @@ size_t bench_conn_backlog(const struct bench_conn *c);
 /* Plaintext arrived: cut it into elements and dispatch them. */
 void bench_conn_feed(struct bench_conn *c, const char *p, size_t n);
 void bench_flush_dirty(struct bench *b);
+/* Close callback for connection handles closed by the final walk (run.c). */
+void bench_conn_on_closed(uv_handle_t *h);
 
 /* --- tls.c --- */
 bool bench_tls_setup(struct bench *b);
@@ -315,9 +324,10 @@ void bench_xmpp_tls_ready(struct bench_conn *c);
 void bench_xmpp_event(struct bench_conn *c, enum bench_scan_event ev, const char *p, size_t n);
 
 /* --- logins.c --- */
-/* Log `total` connections in with b->opt.concurrency in flight; slot i uses
- * account first + (i % accounts). close_on_online for the login scenario. */
-void bench_logins_start(struct bench *b, size_t total, bool close_on_online);
+/* Log `total` connections in with b->opt.concurrency in flight (one at a
+ * time in relay mode, so that accept order is connect order); slot i uses
+ * account first + (i % accounts). */
+void bench_logins_start(struct bench *b, size_t total);
 /* Called by xmpp.c / conn.c when a login ends. */
 void bench_login_succeeded(struct bench_conn *c);
 void bench_login_failed(struct bench *b);
@@ -329,5 +339,9 @@ void bench_logins_sweep(struct bench *b);
 /* --- report.c --- */
 /* Write the JSON document and the summary; returns the exit status. */
 int bench_report(struct bench *b);
+/* A latency object {count, min_ms, mean_ms, p50_ms, p90_ms, p99_ms,
+ * p999_ms, max_ms} under key, and its one-line human form. */
+void bench_json_latency(struct bench_json *j, const char *key, const struct bench_hist *h);
+void bench_summary_latency(FILE *out, const char *label, const struct bench_hist *h);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-enum { S_TEXT, S_LT, S_TAG, S_QUOTE, S_SKIP };
+enum { S_TEXT, S_LT, S_TAG, S_QUOTE, S_SKIP, S_BANG, S_CDATA, S_COMMENT };
 
 void bench_scan_reset(struct bench_scan *s, unsigned depth)
 {
@@ -78,7 +78,8 @@ size_t bench_scan_run(struct bench_scan *s, const char *p, size_t n, size_t from
             if (p[i] == '?' || p[i] == '!') {
                 if (s->depth == 1)
                     s->in_elem = false;
-                s->state = S_SKIP;
+                s->state = p[i] == '!' ? S_BANG : S_SKIP;
+                s->run = 0;
             } else {
                 s->end_tag = p[i] == '/';
                 s->state = S_TAG;
@@ -123,7 +124,26 @@ size_t bench_scan_run(struct bench_scan *s, const char *p, size_t n, size_t from
             s->state = S_TAG;
             break;
         }
-        default: { /* S_SKIP: <?...?> or <!...> */
+        case S_BANG: /* after "<!": a CDATA section, a comment, or a declaration */
+            s->state = p[i] == '[' ? S_CDATA : p[i] == '-' ? S_COMMENT : S_SKIP;
+            i++;
+            break;
+        case S_CDATA:   /* until "]]>" */
+        case S_COMMENT: /* until "-->" */
+            for (char close = s->state == S_CDATA ? ']' : '-'; i < n; i++) {
+                if (p[i] == close) {
+                    if (s->run < 2)
+                        s->run++;
+                } else if (p[i] == '>' && s->run >= 2) {
+                    s->state = S_TEXT;
+                    i++;
+                    break;
+                } else {
+                    s->run = 0;
+                }
+            }
+            break;
+        default: { /* S_SKIP: <?...?> or <!DOCTYPE...> */
             const char *gt = memchr(p + i, '>', n - i);
             if (!gt) {
                 i = n;

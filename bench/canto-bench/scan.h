@@ -8,8 +8,9 @@
  * of the stream. It builds nothing and allocates nothing; a connection keeps
  * only this small struct plus the bytes of an element split across reads.
  *
- * It trusts the server to send well-formed XML without comments or CDATA (RFC
- * 6120 forbids both); malformed input gives BENCH_SCAN_ERROR, never a crash.
+ * It trusts the server to send well-formed XML; CDATA sections (and comments,
+ * which RFC 6120 forbids) are skipped whole, so a '<' inside them does not
+ * count. Malformed input gives BENCH_SCAN_ERROR or a wrong cut, never a crash.
  * The helpers below look into one complete element with string searches.
  */
 #ifndef CANTO_BENCH_SCAN_H
@@ -30,8 +31,9 @@ enum bench_scan_event {
 };
 
 struct bench_scan {
-    uint8_t state;      /* internal: text, '<', tag, quote, skip */
+    uint8_t state;      /* internal: text, '<', tag, quote, skip, CDATA, comment */
     char quote;         /* the quote character while in a quoted value */
+    uint8_t run;        /* CDATA/comment: closing characters seen in a row */
     bool end_tag;       /* the current tag is </...> */
     bool slash;         /* '/' seen just before '>' */
     bool in_elem;       /* a depth-1 element has started */
