@@ -26,13 +26,22 @@
 
 struct canto_conn;
 
-/* Shared per-loop buffers: one for ciphertext off the socket, one for the
- * plaintext TLS decrypts into. */
+/* What the connections of one loop share: a buffer for ciphertext off the
+ * socket, one for the plaintext TLS decrypts into, and the list of
+ * connections with output waiting to be written when the loop turn's reads
+ * are done. */
 struct canto_net_buffers {
     char read_buf[65536];
     char plain_buf[65536];
-    bool read_buf_busy; /* libuv hands the buffer out once per read */
+    uv_prepare_t flush;          /* writes the dirty connections' output */
+    struct canto_conn *dirty;  /* connections with output this turn */
 };
+
+/* Set up bufs (heap-allocated by the caller) on loop. */
+void canto_net_buffers_init(struct canto_net_buffers *bufs, uv_loop_t *loop);
+/* Flush what is pending and close; bufs is freed by the close callback, so
+ * the loop must run once more. */
+void canto_net_buffers_close(struct canto_net_buffers *bufs);
 
 struct canto_conn_ops {
     /* Plaintext arrived. */
@@ -92,8 +101,10 @@ int canto_conn_start_tls(struct canto_conn *c, struct canto_tls *tls);
 bool canto_conn_is_tls(const struct canto_conn *c);
 /* The SSL object once TLS is up (channel binding, version), else NULL. */
 SSL *canto_conn_ssl(const struct canto_conn *c);
-/* Queue data to the peer (encrypted if TLS is up). Never blocks. If the queue
- * grows past max_send_queue the connection is closed ("send queue full"). */
+/* Queue data to the peer (encrypted if TLS is up). Never blocks; it is
+ * written when the loop has handled this turn's reads, together with
+ * everything else queued for this peer in the same turn. If the queue grows
+ * past max_send_queue the connection is closed ("send queue full"). */
 void canto_conn_write(struct canto_conn *c, const void *data, size_t len);
 /* Write what is queued, then close (TLS close_notify, TCP FIN). */
 void canto_conn_close(struct canto_conn *c, const char *reason);

@@ -78,6 +78,7 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
     srv->cfg = cfg;
     canto_hashmap_init(&srv->users);
     srv->netbufs = canto_xcalloc(1, sizeof(*srv->netbufs));
+    canto_net_buffers_init(srv->netbufs, loop);
     srv->c2s_limits.read_rate = cfg->limits.c2s_rate;
     srv->c2s_limits.max_send_queue = cfg->limits.send_queue;
     if (start_tls(srv, err) != CANTO_OK)
@@ -199,7 +200,8 @@ void canto_server_free(struct canto_server *srv)
         canto_storage_close(srv->storage);
     canto_tls_free(srv->tls);
     free(srv->listeners);
-    free(srv->netbufs);
+    if (srv->netbufs)
+        canto_net_buffers_close(srv->netbufs); /* freed when the loop runs its close */
     canto_hashmap_free(&srv->users);
     canto_config_free(srv->cfg);
     free(srv->cfg);

@@ -37,6 +37,9 @@ struct canto_conn {
     SSL *ssl;                 /* NULL until TLS starts */
     const char *tls_in;       /* ciphertext read but not yet taken by OpenSSL */
     size_t tls_in_len;
+    struct canto_buf out;     /* output of this loop turn, not yet given to the socket */
+    struct canto_conn *dirty_prev, *dirty_next; /* in bufs->dirty while out is non-empty */
+    bool dirty;
     size_t queued;            /* bytes in pending uv_write requests */
     size_t max_queue;         /* cut-off for slow readers */
     size_t read_rate;         /* bytes/s, 0 = unlimited */
@@ -60,7 +63,7 @@ struct write_req {
     uv_write_t req;
     struct canto_conn *conn;
     size_t len;
-    char data[];
+    char *data; /* owned: the connection's output buffer, handed over */
 };
 
 static void close_handles(struct canto_conn *c);
@@ -93,7 +96,21 @@ const char *canto_conn_peer(const struct canto_conn *c)
 
 size_t canto_conn_queued(const struct canto_conn *c)
 {
-    return c->queued;
+    return c->queued + c->out.len;
+}
+
+static void dirty_unlink(struct canto_conn *c)
+{
+    if (!c->dirty)
+        return;
+    if (c->dirty_prev)
+        c->dirty_prev->dirty_next = c->dirty_next;
+    else
+        c->bufs->dirty = c->dirty_next;
+    if (c->dirty_next)
+        c->dirty_next->dirty_prev = c->dirty_prev;
+    c->dirty_prev = c->dirty_next = NULL;
+    c->dirty = false;
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -102,6 +119,8 @@ static void handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     c->ops->on_close(c, c->close_reason ? c->close_reason : "closed");
+    dirty_unlink(c);
+    canto_buf_free(&c->out);
     SSL_free(c->ssl);
     free(c);
 }
@@ -128,46 +147,115 @@ static void write_done(uv_write_t *req, int status)
     struct write_req *w = canto_container_of(req, struct write_req, req);
     struct canto_conn *c = w->conn;
     c->queued -= w->len;
+    free(w->data);
     free(w);
     if (status < 0 && status != UV_ECANCELED)
         canto_conn_abort(c, "write failed");
 }
 
-/* Send raw bytes to the socket: try a direct write, queue the rest. */
-static void send_raw(struct canto_conn *c, const char *data, size_t len)
+/* Give this turn's output to the socket: a direct write first, and what
+ * the kernel did not take goes into a write request that owns the buffer
+ * (no copy). The connection holds no output memory afterwards. */
+static void flush_out(struct canto_conn *c)
 {
-    if (c->handles_closing || len == 0)
+    dirty_unlink(c);
+    if (c->handles_closing || c->out.len == 0) {
+        canto_buf_free(&c->out);
         return;
+    }
+    size_t off = 0;
     if (c->queued == 0) {
-        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (n > 0) {
-            data += n;
-            len -= (size_t)n;
+            off = (size_t)n;
         } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            canto_buf_free(&c->out);
             canto_conn_abort(c, "write failed");
             return;
         }
-        if (len == 0)
-            return;
+    }
+    size_t len = c->out.len - off;
+    if (len == 0) {
+        canto_buf_free(&c->out);
+        return;
     }
     if (c->queued + len > c->max_queue) {
         canto_info("%s: send queue over %zu bytes, disconnecting a peer that does not read",
                    c->peer, c->max_queue);
+        canto_buf_free(&c->out);
         canto_conn_abort(c, "send queue full");
         return;
     }
-    struct write_req *w = canto_xmalloc(sizeof(*w) + len);
+    if (off > 0)
+        canto_buf_consume(&c->out, off);
+    struct write_req *w = canto_xmalloc(sizeof(*w));
     w->conn = c;
     w->len = len;
-    memcpy(w->data, data, len);
+    w->data = canto_buf_steal(&c->out);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) < 0) {
+        free(w->data);
         free(w);
         canto_conn_abort(c, "write failed");
         return;
     }
     c->queued += len;
+}
+
+/* Queue raw bytes for the socket. They go out when the loop has handled
+ * every read of this turn (canto_net_flush), so that all the stanzas a
+ * turn produces for one peer leave in one system call. */
+static void send_raw(struct canto_conn *c, const char *data, size_t len)
+{
+    if (c->handles_closing || len == 0)
+        return;
+    if (c->queued + c->out.len + len > c->max_queue) {
+        canto_info("%s: send queue over %zu bytes, disconnecting a peer that does not read",
+                   c->peer, c->max_queue);
+        canto_buf_free(&c->out);
+        canto_conn_abort(c, "send queue full");
+        return;
+    }
+    canto_buf_append(&c->out, data, len);
+    if (!c->dirty) {
+        c->dirty = true;
+        c->dirty_prev = NULL;
+        c->dirty_next = c->bufs->dirty;
+        if (c->dirty_next)
+            c->dirty_next->dirty_prev = c;
+        c->bufs->dirty = c;
+    }
+}
+
+static void on_flush(uv_prepare_t *h)
+{
+    struct canto_net_buffers *bufs = canto_container_of(h, struct canto_net_buffers, flush);
+    while (bufs->dirty)
+        flush_out(bufs->dirty);
+}
+
+void canto_net_buffers_init(struct canto_net_buffers *bufs, uv_loop_t *loop)
+{
+    bufs->dirty = NULL;
+    uv_prepare_init(loop, &bufs->flush);
+    /* Before the loop waits for I/O again: every read, timer, wake-up and
+     * close callback of the turn has run, so this catches all output. */
+    uv_prepare_start(&bufs->flush, on_flush);
+    /* It must not keep a loop alive by itself. */
+    uv_unref((uv_handle_t *)&bufs->flush);
+}
+
+static void free_bufs(uv_handle_t *h)
+{
+    free(canto_container_of((uv_prepare_t *)h, struct canto_net_buffers, flush));
+}
+
+void canto_net_buffers_close(struct canto_net_buffers *bufs)
+{
+    while (bufs->dirty)
+        flush_out(bufs->dirty);
+    uv_close((uv_handle_t *)&bufs->flush, free_bufs);
 }
 
 /* The BIO between OpenSSL and the socket. Instead of memory BIOs (which
@@ -268,6 +356,7 @@ void canto_conn_close(struct canto_conn *c, const char *reason)
         SSL_shutdown(c->ssl);
         ERR_clear_error();
     }
+    flush_out(c); /* what is queued goes before the FIN */
     if (c->handles_closing)
         return;
     uv_shutdown_t *req = canto_xmalloc(sizeof(*req));
