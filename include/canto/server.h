@@ -57,6 +57,7 @@ struct canto_server {
     struct canto_hashmap users;          /* bare JID -> struct canto_user */
     struct canto_c2s *c2s_list;          /* every c2s connection (for shutdown) */
     struct canto_net_buffers *netbufs;   /* shared read buffers of this loop */
+    struct canto_buf scratch;            /* serialisation of one outgoing stanza at a time */
     struct canto_conn_limits c2s_limits;
     unsigned char fake_secret[32];       /* SCRAM salts for unknown users */
     uint64_t next_stream_id;

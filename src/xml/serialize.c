@@ -79,8 +79,16 @@ static void put_escaped(struct canto_buf *out, const char *str, size_t n, bool a
     const unsigned char *s = (const unsigned char *)str;
     size_t run = 0; /* start of bytes not yet written */
     size_t i = 0;
+    canto_buf_reserve(out, n);
     while (i < n) {
         unsigned char c = s[i];
+        /* One pass: printable ASCII that needs no escaping is the common
+         * case and costs one test per byte. */
+        if (c >= 0x20 && c < 0x80 && c != '&' && c != '<' && c != '>' &&
+            (!attr || (c != '"' && c != '\''))) {
+            i++;
+            continue;
+        }
         const char *rep;
         size_t skip = 1;
         if (c >= 0x80) {
@@ -90,7 +98,17 @@ static void put_escaped(struct canto_buf *out, const char *str, size_t n, bool a
                 continue;
             }
             rep = REPLACEMENT_CHAR;
-        } else if (c >= 0x20 || (c == '\n' && !attr) || (c == '\t' && !attr)) {
+        } else if (c == '&') {
+            rep = "&amp;";
+        } else if (c == '<') {
+            rep = "&lt;";
+        } else if (c == '>') {
+            rep = "&gt;";
+        } else if (c == '"') {
+            rep = "&quot;";
+        } else if (c == '\'') {
+            rep = "&apos;";
+        } else if ((c == '\n' || c == '\t') && !attr) {
             i++;
             continue;
         } else if (c == '\t') {
@@ -102,12 +120,12 @@ static void put_escaped(struct canto_buf *out, const char *str, size_t n, bool a
         } else {
             rep = REPLACEMENT_CHAR;
         }
-        canto_buf_append_xml_escaped(out, str + run, i - run, attr);
+        canto_buf_append(out, str + run, i - run);
         canto_buf_append_str(out, rep);
         i += skip;
         run = i;
     }
-    canto_buf_append_xml_escaped(out, str + run, n - run, attr);
+    canto_buf_append(out, str + run, n - run);
 }
 
 static bool is_xml_ns(const char *ns)

@@ -58,10 +58,12 @@ void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
 {
     if (!c->conn || c->state == C2S_CLOSED)
         return;
-    struct canto_buf out = {0};
-    canto_xml_serialize(st->root, CANTO_NS_CLIENT, &out);
-    canto_conn_write(c->conn, out.data, out.len);
-    canto_buf_free(&out);
+    /* The server's scratch buffer: writing copies the bytes out at once,
+     * so one buffer serves every stanza and is never freed and reallocated. */
+    struct canto_buf *out = &c->sess.server->scratch;
+    canto_buf_reset(out);
+    canto_xml_serialize(st->root, CANTO_NS_CLIENT, out);
+    canto_conn_write(c->conn, out->data, out->len);
 }
 
 /* Our stream header. xml:lang echoes the client's when it gave a sane one. */
