@@ -115,6 +115,8 @@ static void on_idle_sweep(uv_timer_t *t)
     if (released > 0)
         malloc_trim(0);
 #endif
+    if (released > 0)
+        canto_debug("idle sweep: released the parsers of %zu idle streams", released);
 }
 
 static void on_connection(uv_stream_t *server, int status)
