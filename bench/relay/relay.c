@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "canto/buf.h"
 #include "canto/common.h"
 
 #define READ_BUF_SIZE (64 * 1024)
@@ -41,6 +42,7 @@ struct relay_conn {
     bool throttled;              /* reading stopped because partner's queue is full */
     bool eof;                    /* the peer shut down its sending side */
     bool closing;                /* uv_close was called */
+    struct canto_buf early;      /* bytes read before a partner existed */
 };
 
 /* A pending write: the bytes uv_try_write could not send at once. */
@@ -65,7 +67,9 @@ static void start_reading(struct relay_conn *c);
 
 static void on_closed(uv_handle_t *h)
 {
-    free(canto_container_of((uv_tcp_t *)h, struct relay_conn, tcp));
+    struct relay_conn *c = canto_container_of((uv_tcp_t *)h, struct relay_conn, tcp);
+    canto_buf_free(&c->early);
+    free(c);
 }
 
 /* Close c and, since a relay pair is useless with one side gone, its partner.
@@ -178,7 +182,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     struct relay_conn *p = c->partner;
-    if (!p || !forward(p, buf->base, (size_t)nread))
+    if (!p) {
+        /* Not paired yet: keep the bytes for the partner, up to a bound,
+         * then let the kernel hold the rest. */
+        canto_buf_append(&c->early, buf->base, (size_t)nread);
+        if (c->early.len > HIGH_WATER) {
+            c->throttled = true;
+            uv_read_stop(s);
+            c->reading = false;
+        }
+        return;
+    }
+    if (!forward(p, buf->base, (size_t)nread))
         return;
     if (queued(p) > HIGH_WATER) {
         c->throttled = true;
@@ -213,8 +228,10 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     g_relay.accepted++;
     if (!g_relay.waiting) {
-        /* Not read until paired: the kernel holds early bytes meanwhile. */
+        /* Read while waiting, so that a connection that goes away before
+         * its partner arrives is noticed and never paired. */
         g_relay.waiting = c;
+        start_reading(c);
         return;
     }
     struct relay_conn *a = g_relay.waiting;
@@ -222,6 +239,13 @@ static void on_connection(uv_stream_t *server, int status)
     a->partner = c;
     c->partner = a;
     g_relay.pairs++;
+    if (a->early.len) {
+        bool ok = forward(c, a->early.data, a->early.len);
+        canto_buf_free(&a->early);
+        if (!ok)
+            return;
+    }
+    a->throttled = false;
     start_reading(a);
     start_reading(c);
 }

@@ -304,6 +304,27 @@ static const char *xml_error_condition(enum canto_xml_error e)
     }
 }
 
+/* Give the expat parser back right after a read that left the stream
+ * between stanzas, while that is cheap: at most C2S_RELEASES_PER_SECOND
+ * times a second per stream, since rebuilding it costs a few microseconds
+ * and a chatty stream would pay that on every read. Releasing at once, not
+ * only in the idle sweep, keeps the parsers' memory from being left as
+ * holes between longer-lived allocations (a login's reads all qualify). */
+static void release_parser_if_cheap(struct canto_c2s *c)
+{
+    if (c->state == C2S_CLOSED || canto_xml_parser_released(c->parser))
+        return;
+    uint64_t now = uv_now(c->sess.server->loop);
+    if (now - c->release_window >= 1000) {
+        c->release_window = now;
+        c->releases = 0;
+    }
+    if (c->releases >= C2S_RELEASES_PER_SECOND)
+        return;
+    canto_xml_parser_release_idle(c->parser);
+    c->releases += canto_xml_parser_released(c->parser);
+}
+
 static void conn_data(struct canto_conn *conn, const char *data, size_t len)
 {
     struct canto_c2s *c = canto_conn_ud(conn);
@@ -322,6 +343,7 @@ static void conn_data(struct canto_conn *conn, const char *data, size_t len)
         canto_xml_parser_reset(c->parser);
     }
     c->active = true;
+    release_parser_if_cheap(c);
 }
 
 void c2s_restart(struct canto_c2s *c)

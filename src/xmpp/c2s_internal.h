@@ -23,6 +23,7 @@
 #define CANTO_NS_SASL_CB "urn:xmpp:sasl-cb:0"
 
 #define C2S_MAX_SASL_FAILURES 5
+#define C2S_RELEASES_PER_SECOND 8 /* parser releases after reads, per stream */
 
 enum c2s_state {
     C2S_WAIT_HEADER, /* waiting for the client's stream header */
@@ -50,6 +51,8 @@ struct canto_c2s {
     bool restart;                     /* reset the parser after this feed */
     bool in_feed;                     /* inside canto_xml_parser_feed */
     bool active;                      /* read something since the last idle sweep */
+    uint8_t releases;                 /* parser releases in the current window */
+    uint64_t release_window;          /* start (ms) of that one-second window */
     char id[17];                      /* stream id */
 };
 
