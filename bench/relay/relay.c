@@ -61,7 +61,12 @@ struct relay {
     char read_buf[READ_BUF_SIZE]; /* one buffer: each read is consumed in its callback */
 };
 
-static struct relay g_relay;
+/* The relay's state lives in main and is reached through the loop's data
+ * pointer: no global state. */
+static struct relay *relay_of(const uv_handle_t *h)
+{
+    return h->loop->data;
+}
 
 static void start_reading(struct relay_conn *c);
 
@@ -80,8 +85,9 @@ static void conn_close(struct relay_conn *c)
     if (!c || c->closing)
         return;
     c->closing = true;
-    if (g_relay.waiting == c)
-        g_relay.waiting = NULL;
+    struct relay *r = relay_of((uv_handle_t *)&c->tcp);
+    if (r->waiting == c)
+        r->waiting = NULL;
     struct relay_conn *p = c->partner;
     c->partner = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -146,7 +152,8 @@ static bool forward(struct relay_conn *to, const char *data, size_t n)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    *buf = uv_buf_init(g_relay.read_buf, sizeof g_relay.read_buf);
+    struct relay *r = relay_of(h);
+    *buf = uv_buf_init(r->read_buf, sizeof r->read_buf);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -218,27 +225,28 @@ static void on_connection(uv_stream_t *server, int status)
         fprintf(stderr, "canto-relay: accept failed: %s\n", uv_strerror(status));
         return;
     }
+    struct relay *r = relay_of((uv_handle_t *)server);
     struct relay_conn *c = canto_xcalloc(1, sizeof(*c));
-    uv_tcp_init(g_relay.loop, &c->tcp);
+    uv_tcp_init(server->loop, &c->tcp);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         c->closing = true;
         uv_close((uv_handle_t *)&c->tcp, on_closed);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    g_relay.accepted++;
-    if (!g_relay.waiting) {
+    r->accepted++;
+    if (!r->waiting) {
         /* Read while waiting, so that a connection that goes away before
          * its partner arrives is noticed and never paired. */
-        g_relay.waiting = c;
+        r->waiting = c;
         start_reading(c);
         return;
     }
-    struct relay_conn *a = g_relay.waiting;
-    g_relay.waiting = NULL;
+    struct relay_conn *a = r->waiting;
+    r->waiting = NULL;
     a->partner = c;
     c->partner = a;
-    g_relay.pairs++;
+    r->pairs++;
     if (a->early.len) {
         bool ok = forward(c, a->early.data, a->early.len);
         canto_buf_free(&a->early);
@@ -254,7 +262,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 {
     if (uv_is_closing(h))
         return;
-    if (h->type == UV_TCP && h != (uv_handle_t *)&g_relay.listener) {
+    if (h->type == UV_TCP && h != (uv_handle_t *)&relay_of(h)->listener) {
         conn_close(canto_container_of((uv_tcp_t *)h, struct relay_conn, tcp));
         return;
     }
@@ -342,18 +350,20 @@ int main(int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    g_relay.loop = &loop;
-    uv_tcp_init(&loop, &g_relay.listener);
-    int r = uv_tcp_bind(&g_relay.listener, (const struct sockaddr *)&ss, 0);
+    struct relay *relay = canto_xcalloc(1, sizeof(*relay));
+    relay->loop = &loop;
+    loop.data = relay;
+    uv_tcp_init(&loop, &relay->listener);
+    int r = uv_tcp_bind(&relay->listener, (const struct sockaddr *)&ss, 0);
     if (r == 0)
-        r = uv_listen((uv_stream_t *)&g_relay.listener, 4096, on_connection);
+        r = uv_listen((uv_stream_t *)&relay->listener, 4096, on_connection);
     if (r != 0) {
         fprintf(stderr, "canto-relay: cannot listen on %s: %s\n", listen_spec, uv_strerror(r));
         return 1;
     }
     struct sockaddr_storage bound;
     int len = sizeof bound;
-    uv_tcp_getsockname(&g_relay.listener, (struct sockaddr *)&bound, &len);
+    uv_tcp_getsockname(&relay->listener, (struct sockaddr *)&bound, &len);
     char addr[64] = "?";
     int port = 0;
     if (bound.ss_family == AF_INET6) {
@@ -370,10 +380,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    uv_signal_init(&loop, &g_relay.sigterm);
-    uv_signal_init(&loop, &g_relay.sigint);
-    uv_signal_start(&g_relay.sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&g_relay.sigint, on_stop_signal, SIGINT);
+    uv_signal_init(&loop, &relay->sigterm);
+    uv_signal_init(&loop, &relay->sigint);
+    uv_signal_start(&relay->sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&relay->sigint, on_stop_signal, SIGINT);
     printf(bound.ss_family == AF_INET6 ? "canto-relay listening on [%s]:%d\n"
                                        : "canto-relay listening on %s:%d\n",
            addr, port);
@@ -383,7 +393,8 @@ int main(int argc, char **argv)
     uv_loop_close(&loop);
     if (pid_file)
         remove(pid_file);
-    fprintf(stderr, "canto-relay: stopped after %zu connections (%zu pairs)\n", g_relay.accepted,
-            g_relay.pairs);
+    fprintf(stderr, "canto-relay: stopped after %zu connections (%zu pairs)\n", relay->accepted,
+            relay->pairs);
+    free(relay);
     return 0;
 }
