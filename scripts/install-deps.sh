@@ -4,6 +4,7 @@
 # has everything it does nothing and needs no network.
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   also the test clients and fuzzing tools
+#   scripts/install-deps.sh --packages P...   exactly these (bench/peers uses it)
 set -eu
 
 build_pkgs="gcc make cmake pkg-config openssl libuv1-dev libexpat1-dev libssl-dev \
@@ -11,7 +12,10 @@ libyaml-dev libsqlite3-dev libidn-dev libidn2-dev"
 test_pkgs="clang libclang-rt-14-dev python3 python3-slixmpp go-sendxmpp libstrophe-dev"
 
 pkgs=$build_pkgs
-[ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
+case "${1:-}" in
+--test) pkgs="$pkgs $test_pkgs" ;;
+--packages) shift; pkgs="$*" ;;
+esac
 
 missing=""
 for p in $pkgs; do

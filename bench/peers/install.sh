@@ -22,23 +22,10 @@ for w in $want; do
     esac
 done
 
-missing=""
-for p in $pkgs; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install.sh: missing Debian packages:$missing" >&2
-    echo "install.sh: run as root (or: sudo apt-get install$missing)" >&2
-    exit 1
-fi
-
+here=$(cd "$(dirname "$0")" && pwd)
 policy=/usr/sbin/policy-rc.d
 own_policy=0
-if [ ! -e "$policy" ]; then
+if [ "$(id -u)" -eq 0 ] && [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# temporary, from canto bench/peers/install.sh\nexit 101\n' > "$policy"
     chmod 755 "$policy"
     own_policy=1
@@ -46,8 +33,5 @@ fi
 cleanup() { if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT INT TERM
 
-echo "install.sh: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing
+"$here/../../scripts/install-deps.sh" --packages $pkgs
