@@ -22,6 +22,12 @@
 
 #define NS_DELAY "urn:xmpp:delay"
 
+/* Stored messages are fetched this many at a time: a store can hold
+ * offline_messages stanzas of up to c2s_max_stanza_size each, and loading
+ * them all at once would let a sender make the server allocate
+ * hundreds of megabytes at the recipient's next login. */
+#define FETCH_BATCH 50
+
 struct store_req {
     struct canto_server *server;
     struct canto_stanza *orig; /* to bounce when it cannot be stored */
@@ -87,6 +93,12 @@ static void fetched(void *ud, int rc, const struct canto_offline_msg *msgs, size
         }
         canto_storage_offline_delete(r->server->storage, r->jid.domain, r->jid.local, last, NULL,
                                      NULL);
+        if (n == FETCH_BATCH) {
+            /* Maybe more: the next batch, after this one's deletion. */
+            canto_storage_offline_fetch(r->server->storage, r->jid.domain, r->jid.local,
+                                        FETCH_BATCH, fetched, r);
+            return;
+        }
     }
     canto_jid_free(&r->jid);
     free(r);
@@ -98,8 +110,8 @@ static int deliver_stored(struct canto_module_inst *mi, struct canto_hook_event 
     struct fetch_req *r = canto_xmalloc(sizeof(*r));
     r->server = mi->host->server;
     canto_jid_copy(&r->jid, &s->jid);
-    canto_storage_offline_fetch(r->server->storage, s->jid.domain, s->jid.local,
-                                r->server->cfg->limits.offline_messages, fetched, r);
+    canto_storage_offline_fetch(r->server->storage, s->jid.domain, s->jid.local, FETCH_BATCH,
+                                fetched, r);
     return CANTO_DECLINED;
 }
 

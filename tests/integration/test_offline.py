@@ -74,6 +74,28 @@ async def test_offline_messages_delivered_in_order_with_delay(server):
         await close_all(ca, cb)
 
 
+async def test_many_offline_messages_all_arrive_in_order(server):
+    """More stored messages than the server fetches at once (it reads the
+    store in batches): every one arrives, in order, exactly once."""
+    a, b = server.account("alice"), server.account("bob")
+    ca = await login(server, a, resource="laptop")
+    cb = None
+    try:
+        tag = _uid()
+        bodies = [f"batch {tag} {i}" for i in range(137)]
+        for body in bodies:
+            ca.send_message(mto=b.jid, mbody=body, mtype="chat")
+        await ca.sync()
+        cb = await login(server, b, resource="phone")
+        got = [(await cb.next_message())["body"] for _ in bodies]
+        assert got == bodies, got[:5]
+        await cb.sync()
+        extra = cb.drain()
+        assert extra == [], [xml_of(m) for m in extra]
+    finally:
+        await close_all(ca, cb)
+
+
 async def test_offline_to_full_jid_of_absent_user(server):
     """A message to bob@host/resource while Bob is away is treated as one to
     his bare JID: it is stored."""
