@@ -46,14 +46,7 @@ def write_atomic(path, text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="Prosody's data_path")
-    ap.add_argument("--domain", required=True)
-    ap.add_argument("--prefix", default="bench")
-    ap.add_argument("--first", type=int, default=1)
-    ap.add_argument("--count", type=int, required=True)
-    ap.add_argument("--password", required=True)
-    ap.add_argument("--roster", type=int, default=0, metavar="K")
-    ap.add_argument("--hash", default="SHA-256", choices=["SHA-1", "SHA-256"])
-    ap.add_argument("--iterations", type=int, default=10000)
+    scram.add_account_args(ap, iterations=10000)
     a = ap.parse_args()
     t0 = time.monotonic()
     salt = "canto-bench-" + a.hash.lower() + "-shared-salt"

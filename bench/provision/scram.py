@@ -27,3 +27,17 @@ def roster_contacts(i, count, k):
     I+1 .. I+K, wrapping around modulo COUNT (so every contact is mutual)."""
     k = min(k, count - 1)
     return [((i - 1 + d) % count) + 1 for d in range(1, k + 1)]
+
+
+def add_account_args(ap, iterations):
+    """The options every provisioning script takes for the accounts it
+    creates (PREFIX<FIRST> .. PREFIX<FIRST+COUNT-1> @ DOMAIN, one password,
+    optional rosters of K contacts), so that they mean the same everywhere."""
+    ap.add_argument("--domain", required=True)
+    ap.add_argument("--prefix", default="bench")
+    ap.add_argument("--first", type=int, default=1)
+    ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--roster", type=int, default=0, metavar="K")
+    ap.add_argument("--hash", default="SHA-256", choices=["SHA-1", "SHA-256"])
+    ap.add_argument("--iterations", type=int, default=iterations)

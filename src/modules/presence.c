@@ -19,6 +19,8 @@
 /* Directed presence remembered per session; beyond this, presence is still
  * sent but not undone at logout (bounds the memory a client can make us use). */
 #define MAX_DIRECTED 1000
+/* Bytes of parsed presence a session keeps for later resources. */
+#define MAX_KEPT_PRESENCE 8192
 
 static int parse_priority(struct canto_stanza *st)
 {
@@ -44,7 +46,10 @@ static void broadcast_available(struct canto_module_inst *mi, struct canto_sessi
     s->priority = parse_priority(st);
     s->available = true;
     canto_stanza_unref(s->presence);
-    s->presence = canto_stanza_ref(st);
+    /* Kept for resources that come online later; a presence bloated past
+     * MAX_KEPT_PRESENCE is broadcast but not kept, so that an idle session
+     * never holds more than that. */
+    s->presence = st->arena.used <= MAX_KEPT_PRESENCE ? canto_stanza_ref(st) : NULL;
     to_own_sessions(s, st);
     if (initial) {
         /* A new resource learns about the account's other resources. */

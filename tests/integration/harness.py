@@ -53,6 +53,22 @@ def _binary(var, name):
 CANTOD = _binary("CANTOD", "cantod")
 CANTOCTL = _binary("CANTOCTL", "cantoctl")
 KEEP_TMP = os.environ.get("KEEP_TMP") == "1"
+
+
+def tls_exporter_client():
+    """Path of the OpenSSL test client (tls_exporter_client.c): from
+    $CANTO_BUILD_DIR, else ../../build/, else a copy compiled now against
+    OpenSSL (for running a test file by hand)."""
+    for d in (os.environ.get("CANTO_BUILD_DIR"), os.path.join(HERE, "..", "..", "build")):
+        if d and os.access(os.path.join(d, "tls_exporter_client"), os.X_OK):
+            return os.path.join(d, "tls_exporter_client")
+    out = os.path.join(tempfile.mkdtemp(prefix="canto-cbclient-"), "tls_exporter_client")
+    atexit.register(shutil.rmtree, os.path.dirname(out), True)
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "openssl"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    subprocess.run(["cc", "-std=c17", "-O1", "-o", out,
+                    os.path.join(HERE, "tls_exporter_client.c"), *flags], check=True)
+    return out
 LOG_LEVEL = os.environ.get("CANTO_LOG_LEVEL", "debug")
 TEST_TIMEOUT = float(os.environ.get("CANTO_TEST_TIMEOUT", "60"))
 

@@ -14,14 +14,11 @@ tls-server-end-point through the same client, with its data equal to the
 SHA-256 of the server's certificate.
 """
 
-import atexit
 import hashlib
 import os
-import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,22 +29,7 @@ PLUS_MECHS = ("SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-512-PLUS")
 MODES = ("direct", "starttls")
 
 
-def _binary():
-    """$CANTO_BUILD_DIR/tls_exporter_client, else ../../build/, else a copy
-    compiled now against OpenSSL (for running this file by hand)."""
-    for d in (os.environ.get("CANTO_BUILD_DIR"), os.path.join(HERE, "..", "..", "build")):
-        if d and os.access(os.path.join(d, "tls_exporter_client"), os.X_OK):
-            return os.path.join(d, "tls_exporter_client")
-    out = os.path.join(tempfile.mkdtemp(prefix="canto-cbclient-"), "tls_exporter_client")
-    atexit.register(shutil.rmtree, os.path.dirname(out), True)
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "openssl"],
-                           check=True, capture_output=True, text=True).stdout.split()
-    subprocess.run(["cc", "-std=c17", "-O1", "-o", out,
-                    os.path.join(HERE, "tls_exporter_client.c"), *flags], check=True)
-    return out
-
-
-CLIENT = _binary()
+CLIENT = harness.tls_exporter_client()
 
 
 class Run:

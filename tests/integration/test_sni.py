@@ -228,25 +228,10 @@ async def test_tls_server_end_point_uses_the_selected_certificate(server):
         await c.close()
 
 
-def _exporter_client():
-    """$CANTO_BUILD_DIR/tls_exporter_client, else ../../build/, else a copy
-    compiled now against OpenSSL (for running this file by hand)."""
-    for d in (os.environ.get("CANTO_BUILD_DIR"), os.path.join(HERE, "..", "..", "build")):
-        if d and os.access(os.path.join(d, "tls_exporter_client"), os.X_OK):
-            return os.path.join(d, "tls_exporter_client")
-    out = os.path.join(tempfile.mkdtemp(prefix="canto-cbclient-"), "tls_exporter_client")
-    atexit.register(shutil.rmtree, os.path.dirname(out), True)
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "openssl"],
-                           check=True, capture_output=True, text=True).stdout.split()
-    subprocess.run(["cc", "-std=c17", "-O1", "-o", out,
-                    os.path.join(HERE, "tls_exporter_client.c"), *flags], check=True)
-    return out
-
-
 def test_second_host_with_tls_exporter_client(server):
     """tls_exporter_client (SNI = the JID's domain) logs in on
     other.localhost with both binding types, and sees its certificate."""
-    client = _exporter_client()
+    client = harness.tls_exporter_client()
     d = certs(server)
     account = server.account("snix", host=OTHER)
     for mode in ("direct", "starttls"):
