@@ -12,6 +12,7 @@
 #ifndef CANTO_MODULE_H
 #define CANTO_MODULE_H
 
+#include "canto/buf.h"
 #include "canto/common.h"
 #include "canto/jid.h"
 #include "canto/xml.h"
@@ -33,6 +34,28 @@ enum canto_hook {
     CANTO_HOOK_SESSION_AVAILABLE,
     /* A bound session is going away (ev->session); notification. */
     CANTO_HOOK_SESSION_END,
+    /* A session has just bound its resource (ev->session), before the bind
+     * result is sent. Notification: a handler that must finish something
+     * first (loading the account's roster) calls canto_session_hold() and
+     * later canto_session_release(); the bind result goes out, and the
+     * session's stanzas start to flow, when every hold is released. */
+    CANTO_HOOK_SESSION_BOUND,
+    /* A stanza (message, presence, iq) from anywhere for a local account,
+     * before delivery (ev->to prepared, ev->stanza's from trustworthy).
+     * Handled = consumed (the handler dropped, bounced or took it to deliver
+     * later through canto_route_deliver()). Filters such as blocking. */
+    CANTO_HOOK_STANZA_IN,
+    /* A stanza a local session sent (ev->session; ev->to prepared or NULL),
+     * before the server acts on it. Handled = consumed (refused). */
+    CANTO_HOOK_STANZA_OUT,
+    /* A presence stanza for a local account (ev->to), after STANZA_IN: the
+     * subscription types and probes are the roster's business. Handled =
+     * consumed; declined = delivered as addressed. */
+    CANTO_HOOK_PRESENCE_IN,
+    /* An iq from a stream that has not authenticated (ev->session is not
+     * bound: no JID; it has a host and ops). Handled = answered through
+     * ev->session->ops->send. Used by in-band registration. */
+    CANTO_HOOK_PREAUTH_IQ,
     CANTO_HOOK_COUNT
 };
 
@@ -56,10 +79,23 @@ struct canto_hook_reg {
  * (now, or later holding a ref). */
 typedef int (*canto_iq_fn)(struct canto_module_inst *mi, struct canto_stanza *iq);
 
+/* What an iq handler answers for. The server scope is the host itself
+ * (to='domain'); the account scope is a local account's bare JID, where the
+ * server answers on the account's behalf (RFC 6120 10.5.3.1): the owner
+ * asking about itself (to its own bare JID, or with no to at all) or anyone
+ * asking about it (vCards). A handler of the account scope reads the account
+ * from canto_iq_account() and decides who may ask. An iq with no to is
+ * offered to the account scope first, then to the server scope. */
+enum canto_iq_scope {
+    CANTO_IQ_SERVER = 1,
+    CANTO_IQ_ACCOUNT = 2,
+};
+
 struct canto_iq_reg {
     const char *type; /* "get" or "set" */
     const char *ns;   /* namespace of the payload element */
     canto_iq_fn fn;
+    unsigned scope;   /* CANTO_IQ_* bits; 0 means CANTO_IQ_SERVER */
 };
 
 struct canto_module {
@@ -68,6 +104,10 @@ struct canto_module {
     const char *const *features;       /* disco#info features; NULL-terminated, may be NULL */
     const struct canto_iq_reg *iqs;    /* terminated by a zeroed entry; may be NULL */
     const struct canto_hook_reg *hooks;/* terminated by a zeroed fn; may be NULL */
+    /* Optional: append this module's stream features (XML) for a session's
+     * stream, before authentication (authed false) or after it. */
+    void (*stream_features)(struct canto_module_inst *mi, struct canto_session *s, bool authed,
+                            struct canto_buf *out);
     int (*start)(struct canto_module_inst *mi); /* optional; sets mi->state */
     void (*stop)(struct canto_module_inst *mi); /* optional; frees mi->state */
 };
@@ -83,6 +123,14 @@ struct canto_module_inst {
 int canto_hook_run(struct canto_host *host, enum canto_hook hook, struct canto_hook_event *ev);
 /* Run every handler of a notification hook, ignoring their results. */
 void canto_hook_notify(struct canto_host *host, enum canto_hook hook, struct canto_hook_event *ev);
+
+/* The module instance of m on host (for modules that share state through a
+ * private header), or NULL if it is not loaded there. */
+struct canto_module_inst *canto_host_module(struct canto_host *host, const struct canto_module *m);
+
+/* Append every module's stream features for s (see stream_features). */
+void canto_host_stream_features(struct canto_host *host, struct canto_session *s, bool authed,
+                                struct canto_buf *out);
 
 /* Every disco#info feature of the modules on host, sorted, each once;
  * NULL-terminated malloc'd array (free it; the strings are static). */

@@ -17,6 +17,10 @@ struct canto_session;
 
 /* Route st (consumes one reference). */
 void canto_route(struct canto_server *srv, struct canto_stanza *st);
+/* Like canto_route, but a local account's STANZA_IN filters are skipped:
+ * for a filter that held st back and now lets it through, and for what the
+ * server itself sends on an account's behalf (consumes one reference). */
+void canto_route_deliver(struct canto_server *srv, struct canto_stanza *st);
 /* Route a stanza a local session sent (consumes one reference): the stream
  * layer stamped from; a missing to means the account or the server. */
 void canto_route_from_session(struct canto_session *s, struct canto_stanza *st);

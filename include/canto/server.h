@@ -38,6 +38,20 @@ struct canto_host {
     char *caps_ver;                                  /* XEP-0115 verification string */
 };
 
+/* A service the server runs on a domain of its own (e.g. the user directory
+ * on users.<host>): every stanza to that domain or a JID under it goes to fn
+ * (st borrowed; to prepared). Its host lists it in disco#items. */
+typedef void (*canto_service_fn)(struct canto_module_inst *mi, struct canto_stanza *st,
+                                 const struct canto_jid *to);
+
+struct canto_domain_service {
+    char *domain;
+    struct canto_host *host;         /* the host whose module runs it */
+    struct canto_module_inst *mi;
+    canto_service_fn fn;
+    const char *name;                /* human name for disco#items */
+};
+
 struct canto_listener {
     uv_tcp_t tcp;
     struct canto_server *server;
@@ -51,6 +65,8 @@ struct canto_server {
     struct canto_tls *tls;
     struct canto_host *hosts;
     size_t nhosts;
+    struct canto_domain_service *services;      /* subdomain services of the modules */
+    size_t nservices;
     struct canto_listener *listeners;
     size_t nlisteners;
     size_t listeners_open;               /* handles not yet closed at stop */
@@ -78,6 +94,13 @@ void canto_server_free(struct canto_server *srv);
 
 /* The served host with this prepared name, or NULL. */
 struct canto_host *canto_server_host(struct canto_server *srv, const char *name);
+
+/* Register a service domain (called from a module's start). CANTO_ERROR if
+ * the domain is a host or another service already. */
+int canto_server_add_service(struct canto_server *srv, const char *domain, const char *name,
+                             struct canto_module_inst *mi, canto_service_fn fn);
+/* The service on that prepared domain, or NULL. */
+struct canto_domain_service *canto_server_service(struct canto_server *srv, const char *domain);
 
 /* A fresh unique stream id / random token (hex, into out of size >= 17). */
 void canto_server_new_id(struct canto_server *srv, char *out, size_t size);

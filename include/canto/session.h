@@ -23,6 +23,16 @@ struct canto_session_ops {
     void (*send)(struct canto_session *s, struct canto_stanza *st);
     /* Close the stream with a stream error condition (e.g. "conflict"). */
     void (*close)(struct canto_session *s, const char *condition, const char *text);
+    /* The last hold on a just-bound session was released: answer the bind
+     * and let its stanzas flow (see canto_session_hold). */
+    void (*ready)(struct canto_session *s);
+    /* The peer's IP address as text into out (for per-address limits). */
+    void (*peer_address)(struct canto_session *s, char *out, size_t size);
+    /* Keep the stream object alive across asynchronous work (for streams
+     * that are not bound and so cannot be looked up again); unref returns
+     * false when the stream has closed meanwhile (then do not use it). */
+    void (*ref)(struct canto_session *s);
+    bool (*unref)(struct canto_session *s);
 };
 
 struct canto_session {
@@ -35,6 +45,10 @@ struct canto_session {
     int priority;                   /* -128..127 from the last available presence */
     bool available;                 /* between initial presence and unavailable */
     bool announced;                 /* SESSION_AVAILABLE already fired */
+    bool roster_requested;          /* fetched its roster: gets roster pushes */
+    bool blocklist_requested;       /* fetched its block list: gets its pushes */
+    bool invisible;                 /* XEP-0186: appears offline to contacts */
+    unsigned holds;                 /* just bound, waiting for modules (see hold) */
     struct canto_stanza *presence;  /* last available presence sent, or NULL */
     char **directed;                /* full JIDs that got directed presence */
     size_t ndirected;
@@ -50,6 +64,12 @@ struct canto_user {
  * that full JID is closed with a conflict stream error and unbound first. */
 void canto_session_bind(struct canto_session *s, struct canto_host *host, const char *local,
                         const char *resource);
+/* While a just-bound session has holds (taken by CANTO_HOOK_SESSION_BOUND
+ * handlers), its bind is not answered and its stanzas wait. The release of
+ * the last hold calls s->ops->ready. Call release only on a session that is
+ * still bound (look it up again after any asynchronous wait). */
+void canto_session_hold(struct canto_session *s);
+void canto_session_release(struct canto_session *s);
 /* Unbind (on close): fires CANTO_HOOK_SESSION_END, leaves the user table. */
 void canto_session_unbind(struct canto_session *s);
 /* Record that s sent directed presence to full (for unavailable at logout). */

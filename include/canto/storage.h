@@ -103,6 +103,51 @@ void canto_storage_offline_delete(struct canto_storage *s, const char *host, con
 void canto_storage_offline_count(struct canto_storage *s, const char *host, const char *user,
                                  canto_storage_list_cb cb, void *ud);
 
+/* --- per-account data ------------------------------------------------------ */
+
+/* Every account has named stores ("roster", "vcard", "private", ...), each a
+ * map of keys to opaque values. A feature picks its store name and keeps its
+ * own format in the values; storage never looks inside. Deleting the account
+ * deletes all of it. Keys are non-empty UTF-8 strings; values are bytes
+ * (an empty value is a value, not a deletion). The owner features enforce
+ * size limits; storage accepts what it is given. */
+
+struct canto_kv_item {
+    const char *user;  /* the account's localpart (useful when listing a host) */
+    const char *key;
+    const char *value; /* len bytes, NUL-terminated after them for convenience */
+    size_t len;
+};
+
+/* rc: CANTO_OK with n items, CANTO_NOTFOUND (get: no such key), CANTO_ERROR. */
+typedef void (*canto_storage_kv_cb)(void *ud, int rc, const struct canto_kv_item *items,
+                                    size_t n);
+/* One value: CANTO_OK with n 1, or CANTO_NOTFOUND. */
+void canto_storage_kv_get(struct canto_storage *s, const char *host, const char *user,
+                          const char *store, const char *key, canto_storage_kv_cb cb, void *ud);
+/* Every item of a store, sorted by key (CANTO_OK, maybe with n 0). With user
+ * NULL: that store of every account of host, sorted by user then key (for a
+ * search across a host, e.g. the user directory). */
+void canto_storage_kv_list(struct canto_storage *s, const char *host, const char *user,
+                           const char *store, canto_storage_kv_cb cb, void *ud);
+
+/* One change of canto_storage_kv_write: set store/key to value (len bytes);
+ * value NULL deletes the key; key NULL (and value NULL) empties the store. */
+struct canto_kv_change {
+    const char *store;
+    const char *key;
+    const char *value;
+    size_t len;
+};
+
+/* Apply the changes in order, all or none (one savepoint), so that e.g. a
+ * roster item and the roster version move together. rc: CANTO_OK (durable),
+ * CANTO_NOTFOUND (no such account: nothing changed), CANTO_ERROR. cb may be
+ * NULL. */
+void canto_storage_kv_write(struct canto_storage *s, const char *host, const char *user,
+                            const struct canto_kv_change *changes, size_t n,
+                            canto_storage_done_cb cb, void *ud);
+
 /* --- ordering --------------------------------------------------------------- */
 
 /* cb runs once every request queued before it is complete and durable. */

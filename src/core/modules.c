@@ -16,14 +16,14 @@
 #include "core/modules.h"
 
 struct canto_iq_entry {
-    char key[256];                /* "get urn:xmpp:ping" (the hash key) */
+    char key[256];                /* "S get urn:xmpp:ping" (the hash key; S or A: scope) */
     const struct canto_iq_reg *reg;
     struct canto_module_inst *mi;
 };
 
-static void iq_key(char *out, size_t size, const char *type, const char *ns)
+static void iq_key(char *out, size_t size, unsigned scope, const char *type, const char *ns)
 {
-    snprintf(out, size, "%s %s", type, ns);
+    snprintf(out, size, "%c %s %s", scope == CANTO_IQ_ACCOUNT ? 'A' : 'S', type, ns);
 }
 
 static void compute_caps(struct canto_host *h);
@@ -60,16 +60,21 @@ int canto_host_start_modules(struct canto_host *h)
         }
         h->nmodules = i + 1;
         for (const struct canto_iq_reg *r = m->iqs; r && r->fn; r++) {
-            struct canto_iq_entry *e = canto_xcalloc(1, sizeof(*e));
-            iq_key(e->key, sizeof e->key, r->type, r->ns);
-            e->reg = r;
-            e->mi = mi;
-            struct canto_iq_entry *old = canto_hashmap_put(&h->iqs, e->key, e);
-            if (old) {
-                canto_error("%s: modules %s and %s both handle iq %s", h->name,
-                            old->mi->module->name, m->name, e->key);
-                free(old);
-                return CANTO_ERROR;
+            unsigned scopes = r->scope ? r->scope : CANTO_IQ_SERVER;
+            for (unsigned scope = CANTO_IQ_SERVER; scope <= CANTO_IQ_ACCOUNT; scope <<= 1) {
+                if (!(scopes & scope))
+                    continue;
+                struct canto_iq_entry *e = canto_xcalloc(1, sizeof(*e));
+                iq_key(e->key, sizeof e->key, scope, r->type, r->ns);
+                e->reg = r;
+                e->mi = mi;
+                struct canto_iq_entry *old = canto_hashmap_put(&h->iqs, e->key, e);
+                if (old) {
+                    canto_error("%s: modules %s and %s both handle iq %s", h->name,
+                                old->mi->module->name, m->name, e->key);
+                    free(old);
+                    return CANTO_ERROR;
+                }
             }
         }
         for (const struct canto_hook_reg *r = m->hooks; r && r->fn; r++)
@@ -103,18 +108,34 @@ void canto_host_stop_modules(struct canto_host *h)
     h->nmodules = 0;
 }
 
-int canto_host_dispatch_iq(struct canto_host *h, struct canto_stanza *iq)
+int canto_host_dispatch_iq(struct canto_host *h, struct canto_stanza *iq, unsigned scope)
 {
     const char *type = canto_xml_attr(iq->root, "type");
     struct canto_xml_node *payload = canto_xml_first_element(iq->root);
     if (!type || !payload)
         return CANTO_DECLINED;
     char key[256];
-    iq_key(key, sizeof key, type, payload->ns);
+    iq_key(key, sizeof key, scope, type, payload->ns);
     struct canto_iq_entry *e = canto_hashmap_get(&h->iqs, key);
     if (!e)
         return CANTO_DECLINED;
     return e->reg->fn(e->mi, iq);
+}
+
+struct canto_module_inst *canto_host_module(struct canto_host *h, const struct canto_module *m)
+{
+    for (size_t i = 0; i < h->nmodules; i++)
+        if (h->modules[i].module == m)
+            return &h->modules[i];
+    return NULL;
+}
+
+void canto_host_stream_features(struct canto_host *h, struct canto_session *s, bool authed,
+                                struct canto_buf *out)
+{
+    for (size_t i = 0; i < h->nmodules; i++)
+        if (h->modules[i].module->stream_features)
+            h->modules[i].module->stream_features(&h->modules[i], s, authed, out);
 }
 
 int canto_hook_run(struct canto_host *host, enum canto_hook hook, struct canto_hook_event *ev)

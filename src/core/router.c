@@ -45,8 +45,23 @@ static void to_host(struct canto_host *h, struct canto_stanza *st)
     const char *type = canto_stanza_type(st);
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return;
-    if (canto_host_dispatch_iq(h, st) != CANTO_OK)
+    if (canto_host_dispatch_iq(h, st, CANTO_IQ_SERVER) != CANTO_OK)
         canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
+}
+
+/* An iq get/set the server answers on behalf of an account (its bare JID);
+ * from_owner: the account's own session asked with no to or its own bare
+ * JID, which may also mean the server itself (ping, version, disco). */
+static void to_account_iq(struct canto_host *h, struct canto_stanza *st, bool from_owner)
+{
+    const char *type = canto_stanza_type(st);
+    if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
+        return;
+    if (canto_host_dispatch_iq(h, st, CANTO_IQ_ACCOUNT) == CANTO_OK)
+        return;
+    if (from_owner && canto_host_dispatch_iq(h, st, CANTO_IQ_SERVER) == CANTO_OK)
+        return;
+    canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
 }
 
 static void message_to_bare(struct canto_host *h, struct canto_stanza *st,
@@ -77,7 +92,10 @@ static void message_to_bare(struct canto_host *h, struct canto_stanza *st,
         canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
 }
 
-static void to_account(struct canto_host *h, struct canto_stanza *st, const struct canto_jid *to)
+/* Delivery to a local account, once the STANZA_IN filters have let st
+ * through. */
+static void deliver_to_account(struct canto_host *h, struct canto_stanza *st,
+                               const struct canto_jid *to)
 {
     struct canto_server *srv = h->server;
     const char *name = st->root->name;
@@ -97,6 +115,9 @@ static void to_account(struct canto_host *h, struct canto_stanza *st, const stru
         return;
     }
     if (strcmp(name, "presence") == 0) {
+        struct canto_hook_event ev = {.stanza = st, .to = to};
+        if (canto_hook_run(h, CANTO_HOOK_PRESENCE_IN, &ev) == CANTO_OK)
+            return;
         if (to->resource) {
             if (s)
                 deliver(s, st);
@@ -113,17 +134,33 @@ static void to_account(struct canto_host *h, struct canto_stanza *st, const stru
         deliver(s, st);
         return;
     }
+    if (!to->resource) {
+        to_account_iq(h, st, false);
+        return;
+    }
     if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
         canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
+}
+
+static void to_account(struct canto_host *h, struct canto_stanza *st, const struct canto_jid *to)
+{
+    struct canto_hook_event ev = {.stanza = st, .to = to};
+    if (canto_hook_run(h, CANTO_HOOK_STANZA_IN, &ev) == CANTO_OK)
+        return;
+    deliver_to_account(h, st, to);
 }
 
 /* Deliver st (borrowed) to its prepared destination. */
 static void route_to(struct canto_server *srv, struct canto_stanza *st, const struct canto_jid *to)
 {
     struct canto_host *h = canto_server_host(srv, to->domain);
-    if (!h)
-        canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
-    else if (!to->local)
+    if (!h) {
+        struct canto_domain_service *svc = canto_server_service(srv, to->domain);
+        if (svc)
+            svc->fn(svc->mi, st, to);
+        else
+            canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
+    } else if (!to->local)
         to_host(h, st);
     else
         to_account(h, st, to);
@@ -143,6 +180,23 @@ void canto_route(struct canto_server *srv, struct canto_stanza *st)
     canto_stanza_unref(st);
 }
 
+void canto_route_deliver(struct canto_server *srv, struct canto_stanza *st)
+{
+    const char *to_attr = canto_xml_attr(st->root, "to");
+    struct canto_jid to;
+    if (!to_attr || canto_jid_parse_str(&to, to_attr) != CANTO_OK) {
+        canto_stanza_unref(st);
+        return;
+    }
+    struct canto_host *h = to.local ? canto_server_host(srv, to.domain) : NULL;
+    if (h)
+        deliver_to_account(h, st, &to);
+    else
+        route_to(srv, st, &to);
+    canto_jid_free(&to);
+    canto_stanza_unref(st);
+}
+
 void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
 {
     const char *name = st->root->name;
@@ -154,7 +208,10 @@ void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
         canto_stanza_unref(st);
         return;
     }
-    if (strcmp(name, "presence") == 0) {
+    struct canto_hook_event out = {.session = s, .stanza = st, .to = has_to ? &to : NULL};
+    if (canto_hook_run(s->host, CANTO_HOOK_STANZA_OUT, &out) == CANTO_OK) {
+        /* refused (e.g. to a blocked contact); the filter answered */
+    } else if (strcmp(name, "presence") == 0) {
         struct canto_hook_event ev = {.session = s, .stanza = st, .to = has_to ? &to : NULL};
         if (canto_hook_run(s->host, CANTO_HOOK_PRESENCE_OUT, &ev) != CANTO_OK && has_to)
             route_to(s->server, st, &to);
@@ -162,7 +219,7 @@ void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
                (!has_to || (!to.resource && strcmp(to.bare, s->jid.bare) == 0))) {
         /* An iq without to, or to the account itself, is for the server
          * acting on behalf of the account (RFC 6120 section 10.3.3). */
-        to_host(s->host, st);
+        to_account_iq(s->host, st, true);
     } else if (has_to) {
         route_to(s->server, st, &to);
     } else {

@@ -192,14 +192,18 @@ void canto_server_stop(struct canto_server *srv)
 
 void canto_server_free(struct canto_server *srv)
 {
+    /* Storage first: its last callbacks may still use module state. */
+    if (srv->storage)
+        canto_storage_close(srv->storage);
     for (size_t i = 0; i < srv->nhosts; i++) {
         canto_host_stop_modules(&srv->hosts[i]);
         free(srv->hosts[i].name);
         free(srv->hosts[i].caps_ver);
     }
     free(srv->hosts);
-    if (srv->storage)
-        canto_storage_close(srv->storage);
+    for (size_t i = 0; i < srv->nservices; i++)
+        free(srv->services[i].domain);
+    free(srv->services);
     canto_tls_free(srv->tls);
     free(srv->listeners);
     if (srv->netbufs)
@@ -210,6 +214,27 @@ void canto_server_free(struct canto_server *srv)
     free(srv->cfg);
     canto_wipe(srv->fake_secret, sizeof srv->fake_secret);
     memset(srv, 0, sizeof(*srv));
+}
+
+int canto_server_add_service(struct canto_server *srv, const char *domain, const char *name,
+                             struct canto_module_inst *mi, canto_service_fn fn)
+{
+    if (canto_server_host(srv, domain) || canto_server_service(srv, domain)) {
+        canto_error("%s: the domain of the %s service is already served", domain, name);
+        return CANTO_ERROR;
+    }
+    srv->services = canto_xrealloc(srv->services, (srv->nservices + 1) * sizeof(*srv->services));
+    srv->services[srv->nservices++] = (struct canto_domain_service){
+        .domain = canto_xstrdup(domain), .host = mi->host, .mi = mi, .fn = fn, .name = name};
+    return CANTO_OK;
+}
+
+struct canto_domain_service *canto_server_service(struct canto_server *srv, const char *domain)
+{
+    for (size_t i = 0; i < srv->nservices; i++)
+        if (strcmp(srv->services[i].domain, domain) == 0)
+            return &srv->services[i];
+    return NULL;
 }
 
 struct canto_host *canto_server_host(struct canto_server *srv, const char *name)

@@ -63,6 +63,17 @@ void canto_session_bind(struct canto_session *s, struct canto_host *host, const 
     u->sessions = s;
 }
 
+void canto_session_hold(struct canto_session *s)
+{
+    s->holds++;
+}
+
+void canto_session_release(struct canto_session *s)
+{
+    if (s->holds > 0 && --s->holds == 0 && s->user)
+        s->ops->ready(s);
+}
+
 void canto_session_unbind(struct canto_session *s)
 {
     struct canto_user *u = s->user;

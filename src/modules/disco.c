@@ -14,6 +14,37 @@
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 
+/* disco#info of a local account's bare JID (XEP-0030 for accounts): the
+ * account identity; the server answers it on the account's behalf. */
+static int account_info(struct canto_module_inst *mi, struct canto_stanza *iq)
+{
+    struct canto_xml_node *q = canto_xml_first_element(iq->root);
+    if (canto_xml_attr(q, "node")) {
+        canto_route_error(mi->host->server, iq, "cancel", "item-not-found", NULL);
+        return CANTO_OK;
+    }
+    struct canto_stanza *r = canto_iq_result(iq);
+    struct canto_xml_node *query = canto_xml_add_child(r, r->root, "query", NS_DISCO_INFO);
+    struct canto_xml_node *id = canto_xml_add_child(r, query, "identity", NULL);
+    canto_xml_set_attr(r, id, "category", "account");
+    canto_xml_set_attr(r, id, "type", "registered");
+    static const char *const account_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(account_features); i++) {
+        struct canto_xml_node *f = canto_xml_add_child(r, query, "feature", NULL);
+        canto_xml_set_attr(r, f, "var", account_features[i]);
+    }
+    canto_route(mi->host->server, r);
+    return CANTO_OK;
+}
+
+static int account_items(struct canto_module_inst *mi, struct canto_stanza *iq)
+{
+    struct canto_stanza *r = canto_iq_result(iq);
+    canto_xml_add_child(r, r->root, "query", NS_DISCO_ITEMS);
+    canto_route(mi->host->server, r);
+    return CANTO_OK;
+}
+
 static int disco_info(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_host *h = mi->host;
@@ -46,19 +77,32 @@ static int disco_info(struct canto_module_inst *mi, struct canto_stanza *iq)
     return CANTO_OK;
 }
 
+/* The host's items: the services its modules run on their own domains. */
 static int disco_items(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
+    struct canto_server *srv = mi->host->server;
     struct canto_stanza *r = canto_iq_result(iq);
-    canto_xml_add_child(r, r->root, "query", NS_DISCO_ITEMS);
-    canto_route(mi->host->server, r);
+    struct canto_xml_node *q = canto_xml_add_child(r, r->root, "query", NS_DISCO_ITEMS);
+    if (!canto_xml_attr(canto_xml_first_element(iq->root), "node")) {
+        for (size_t i = 0; i < srv->nservices; i++) {
+            if (srv->services[i].host != mi->host)
+                continue;
+            struct canto_xml_node *item = canto_xml_add_child(r, q, "item", NULL);
+            canto_xml_set_attr(r, item, "jid", srv->services[i].domain);
+            canto_xml_set_attr(r, item, "name", srv->services[i].name);
+        }
+    }
+    canto_route(srv, r);
     return CANTO_OK;
 }
 
 static const char *const disco_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS, NULL};
 static const char *const disco_xeps[] = {"XEP-0030", "XEP-0115", NULL};
 static const struct canto_iq_reg disco_iqs[] = {
-    {"get", NS_DISCO_INFO, disco_info},
-    {"get", NS_DISCO_ITEMS, disco_items},
+    {"get", NS_DISCO_INFO, disco_info, CANTO_IQ_SERVER},
+    {"get", NS_DISCO_ITEMS, disco_items, CANTO_IQ_SERVER},
+    {"get", NS_DISCO_INFO, account_info, CANTO_IQ_ACCOUNT},
+    {"get", NS_DISCO_ITEMS, account_items, CANTO_IQ_ACCOUNT},
     {0},
 };
 

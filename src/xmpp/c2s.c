@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "canto/log.h"
+#include "canto/module.h"
 #include "canto/router.h"
 #include "canto/stanza.h"
 #include "xmpp/c2s_internal.h"
@@ -27,6 +28,7 @@ const char *const canto_c2s_xeps[] = {
 static void c2s_free(struct canto_c2s *c)
 {
     c2s_sasl_free(c);
+    c2s_bind_free(c);
     canto_xml_parser_free(c->parser);
     canto_jid_free(&c->sess.jid);
     free(c->authed_local);
@@ -56,7 +58,9 @@ void c2s_send_str(struct canto_c2s *c, const char *s)
 
 void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
 {
-    if (!c->conn || c->state == C2S_CLOSED)
+    /* Nothing may precede the bind result, and until it is sent nobody can
+     * know the full JID: what arrives for it meanwhile is dropped. */
+    if (!c->conn || c->state == C2S_CLOSED || c->state == C2S_BINDING)
         return;
     /* The server's scratch buffer: writing copies the bytes out at once,
      * so one buffer serves every stanza and is never freed and reallocated. */
@@ -127,10 +131,13 @@ static void send_features(struct canto_c2s *c)
             canto_buf_append_str(&b, mode == CANTO_TLS_REQUIRED
                                          ? "<starttls xmlns='" CANTO_NS_TLS "'><required/></starttls>"
                                          : "<starttls xmlns='" CANTO_NS_TLS "'/>");
-        if (tls || mode == CANTO_TLS_OPTIONAL)
+        if (tls || mode == CANTO_TLS_OPTIONAL) {
             c2s_sasl_features(c, &b);
+            canto_host_stream_features(c->sess.host, &c->sess, false, &b);
+        }
     } else {
         c2s_bind_features(c, &b);
+        canto_host_stream_features(c->sess.host, &c->sess, true, &b);
     }
     canto_buf_append_str(&b, "</stream:features>");
     canto_conn_write(c->conn, b.data, b.len);
@@ -195,7 +202,7 @@ static void handle_starttls(struct canto_c2s *c)
 }
 
 /* Stamp from, check the stanza, hand it to the router. */
-static void handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
+void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
 {
     struct canto_xml_node *r = st->root;
     bool is_iq = strcmp(r->name, "iq") == 0;
@@ -230,6 +237,17 @@ static void handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
     canto_route_from_session(&c->sess, st);
 }
 
+/* An iq before authentication: only what a module takes (in-band
+ * registration) is allowed. False: not taken. */
+static bool handle_preauth_iq(struct canto_c2s *c, struct canto_stanza *st)
+{
+    if (strcmp(st->root->name, "iq") != 0 || !canto_xml_attr(st->root, "id"))
+        return false;
+    canto_xml_set_attr(st, st->root, "from", NULL);
+    struct canto_hook_event ev = {.session = &c->sess, .stanza = st};
+    return canto_hook_run(c->sess.host, CANTO_HOOK_PREAUTH_IQ, &ev) == CANTO_OK;
+}
+
 static int on_stanza(void *ud, struct canto_stanza *st)
 {
     struct canto_c2s *c = ud;
@@ -241,8 +259,9 @@ static int on_stanza(void *ud, struct canto_stanza *st)
             handle_starttls(c);
             return CANTO_ERROR; /* stop parsing: the stream restarts */
         }
+        bool tls_ok = canto_conn_is_tls(c->conn) || c->listener->cfg->tls != CANTO_TLS_REQUIRED;
         if (strcmp(ns, CANTO_NS_SASL) == 0) {
-            if (!canto_conn_is_tls(c->conn) && c->listener->cfg->tls == CANTO_TLS_REQUIRED) {
+            if (!tls_ok) {
                 canto_stanza_unref(st);
                 c2s_stream_error(c, "policy-violation", "Use STARTTLS first");
                 return CANTO_ERROR;
@@ -251,10 +270,15 @@ static int on_stanza(void *ud, struct canto_stanza *st)
             canto_stanza_unref(st);
             return c->restart || c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
         }
+        if (tls_ok && strcmp(ns, CANTO_NS_CLIENT) == 0 && handle_preauth_iq(c, st)) {
+            canto_stanza_unref(st);
+            return c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
+        }
         canto_stanza_unref(st);
         c2s_stream_error(c, "not-authorized", "Authenticate first");
         return CANTO_ERROR;
     case C2S_AUTHED:
+    case C2S_BINDING:
     case C2S_BOUND:
         if (strcmp(ns, CANTO_NS_CLIENT) != 0) {
             canto_stanza_unref(st);
@@ -268,7 +292,19 @@ static int on_stanza(void *ud, struct canto_stanza *st)
                 c2s_stream_error(c, "not-authorized", "Bind a resource first");
             return c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
         }
-        handle_bound_stanza(c, st);
+        if (c->state == C2S_BINDING) {
+            /* A client that does not wait for the bind result: keep a few
+             * stanzas for when the session is ready. */
+            if (c->nwaiting >= C2S_MAX_WAITING) {
+                canto_stanza_unref(st);
+                c2s_stream_error(c, "policy-violation", "Wait for the bind result");
+                return CANTO_ERROR;
+            }
+            c->waiting = canto_xrealloc(c->waiting, (c->nwaiting + 1u) * sizeof(*c->waiting));
+            c->waiting[c->nwaiting++] = st;
+            return CANTO_OK;
+        }
+        c2s_handle_bound_stanza(c, st);
         return c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
     default:
         canto_stanza_unref(st);
@@ -394,9 +430,38 @@ static void session_close(struct canto_session *s, const char *condition, const 
     c2s_stream_error(canto_container_of(s, struct canto_c2s, sess), condition, text);
 }
 
+static void session_peer_address(struct canto_session *s, char *out, size_t size)
+{
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, sess);
+    /* canto_conn_peer is "address:port" (IPv6 without brackets). */
+    const char *peer = c->conn ? canto_conn_peer(c->conn) : "?";
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (size == 0)
+        return;
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+static void session_ref(struct canto_session *s)
+{
+    c2s_ref(canto_container_of(s, struct canto_c2s, sess));
+}
+
+static bool session_unref(struct canto_session *s)
+{
+    return c2s_unref(canto_container_of(s, struct canto_c2s, sess));
+}
+
 static const struct canto_session_ops session_ops = {
     .send = session_send,
     .close = session_close,
+    .ready = c2s_bind_ready,
+    .peer_address = session_peer_address,
+    .ref = session_ref,
+    .unref = session_unref,
 };
 
 void canto_c2s_accept(struct canto_listener *l)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "canto/log.h"
+#include "canto/module.h"
 #include "canto/stanza.h"
 #include "xmpp/c2s_internal.h"
 
@@ -45,7 +46,7 @@ static void reply_error(struct canto_c2s *c, struct canto_stanza *iq, const char
 
 static void do_bind(struct canto_c2s *c, struct canto_stanza *iq, struct canto_xml_node *bind)
 {
-    if (c->state == C2S_BOUND) {
+    if (c->state == C2S_BOUND || c->state == C2S_BINDING) {
         reply_error(c, iq, "cancel", "not-allowed", "A resource is bound already");
         return;
     }
@@ -67,13 +68,55 @@ static void do_bind(struct canto_c2s *c, struct canto_stanza *iq, struct canto_x
     }
     canto_session_bind(&c->sess, c->sess.host, c->authed_local, resource);
     free(resource);
-    c->state = C2S_BOUND;
+    c->state = C2S_BINDING;
     struct canto_stanza *r = canto_iq_result(iq);
     struct canto_xml_node *b = canto_xml_add_child(r, r->root, "bind", CANTO_NS_BIND);
     struct canto_xml_node *j = canto_xml_add_child(r, b, "jid", CANTO_NS_BIND);
     canto_xml_add_text(r, j, c->sess.jid.full, strlen(c->sess.jid.full));
+    c->bind_result = r;
+    /* Modules may hold the session (loading the account's roster); our own
+     * hold keeps one that finishes at once from answering mid-notification. */
+    canto_session_hold(&c->sess);
+    struct canto_hook_event ev = {.session = &c->sess};
+    canto_hook_notify(c->sess.host, CANTO_HOOK_SESSION_BOUND, &ev);
+    canto_session_release(&c->sess);
+}
+
+void c2s_bind_ready(struct canto_session *s)
+{
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, sess);
+    if (c->state != C2S_BINDING)
+        return;
+    c->state = C2S_BOUND;
+    struct canto_stanza *r = c->bind_result;
+    c->bind_result = NULL;
     reply(c, r);
-    canto_info("%s: bound %s", canto_conn_peer(c->conn), c->sess.jid.full);
+    canto_info("%s: bound %s", c->conn ? canto_conn_peer(c->conn) : "?", c->sess.jid.full);
+    /* The stanzas that came meanwhile, in order; any of them may close us. */
+    struct canto_stanza **waiting = c->waiting;
+    uint8_t n = c->nwaiting;
+    c->waiting = NULL;
+    c->nwaiting = 0;
+    c2s_ref(c);
+    for (uint8_t i = 0; i < n; i++) {
+        if (c->state == C2S_BOUND)
+            c2s_handle_bound_stanza(c, waiting[i]);
+        else
+            canto_stanza_unref(waiting[i]);
+    }
+    free(waiting);
+    c2s_unref(c);
+}
+
+void c2s_bind_free(struct canto_c2s *c)
+{
+    canto_stanza_unref(c->bind_result);
+    c->bind_result = NULL;
+    for (uint8_t i = 0; i < c->nwaiting; i++)
+        canto_stanza_unref(c->waiting[i]);
+    free(c->waiting);
+    c->waiting = NULL;
+    c->nwaiting = 0;
 }
 
 bool c2s_bind_handle(struct canto_c2s *c, struct canto_stanza *iq)

@@ -24,11 +24,13 @@
 
 #define C2S_MAX_SASL_FAILURES 5
 #define C2S_RELEASES_PER_SECOND 8 /* parser releases after reads, per stream */
+#define C2S_MAX_WAITING 32        /* stanzas sent before the bind result, kept */
 
 enum c2s_state {
     C2S_WAIT_HEADER, /* waiting for the client's stream header */
     C2S_PREAUTH,     /* features sent; STARTTLS and SASL allowed */
     C2S_AUTHED,      /* SASL done; bind expected */
+    C2S_BINDING,     /* bound, modules still preparing (holds): stanzas wait */
     C2S_BOUND,       /* a resource is bound: stanzas flow */
     C2S_CLOSED,      /* stream closed; waiting for the connection to go */
 };
@@ -42,6 +44,9 @@ struct canto_c2s {
     struct canto_c2s *prev, *next;    /* srv->c2s_list */
     struct canto_xml_parser *parser;
     struct c2s_sasl *sasl;            /* only during SASL */
+    struct canto_stanza *bind_result; /* C2S_BINDING: the answer to send when ready */
+    struct canto_stanza **waiting;    /* C2S_BINDING: stanzas that came meanwhile */
+    uint8_t nwaiting;
     char *authed_local;               /* localpart after SASL success */
     char *lang;                       /* the stream's xml:lang */
     enum c2s_state state;
@@ -57,6 +62,8 @@ struct canto_c2s {
 };
 
 /* c2s.c */
+/* A stanza of a bound session: stamp from, check, route. */
+void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st);
 void c2s_send_str(struct canto_c2s *c, const char *s);
 void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st);
 /* Stream error, closing tag, close: the end of this stream. */
@@ -77,5 +84,9 @@ void c2s_sasl_free(struct canto_c2s *c);
 void c2s_bind_features(struct canto_c2s *c, struct canto_buf *out);
 /* An iq before or at binding; returns true if it was bind or session. */
 bool c2s_bind_handle(struct canto_c2s *c, struct canto_stanza *st);
+/* Every hold is released: answer the bind, run the stanzas that waited. */
+void c2s_bind_ready(struct canto_session *s);
+/* Drop what a binding in progress keeps (on close). */
+void c2s_bind_free(struct canto_c2s *c);
 
 #endif

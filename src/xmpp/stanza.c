@@ -118,3 +118,30 @@ struct canto_stanza *canto_stanza_parse(const char *xml, size_t len)
     }
     return p.st;
 }
+
+int canto_iq_account(const struct canto_stanza *iq, struct canto_jid *out)
+{
+    const char *to = canto_xml_attr(iq->root, "to");
+    const char *addr = to ? to : canto_xml_attr(iq->root, "from");
+    struct canto_jid full;
+    if (!addr || canto_jid_parse_str(&full, addr) != CANTO_OK)
+        return CANTO_ERROR;
+    if (!full.local) {
+        canto_jid_free(&full);
+        return CANTO_ERROR;
+    }
+    canto_jid_bare_of(out, &full);
+    canto_jid_free(&full);
+    return CANTO_OK;
+}
+
+bool canto_iq_from_owner(const struct canto_stanza *iq, const struct canto_jid *account)
+{
+    const char *from = canto_xml_attr(iq->root, "from");
+    struct canto_jid f;
+    if (!from || canto_jid_parse_str(&f, from) != CANTO_OK)
+        return false;
+    bool owner = strcmp(f.bare, account->bare) == 0;
+    canto_jid_free(&f);
+    return owner;
+}

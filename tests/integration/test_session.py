@@ -132,7 +132,13 @@ async def test_ping_server(server):
 async def test_disco_info(server):
     account = server.account()
     c = await login(server, account)
-    for to in (None, "localhost"):
+    # An iq with no 'to' is about the sender's own account (RFC 6120
+    # 10.3.3): the account identity, not the server's.
+    res = await c.iq(f"<query xmlns='{NS_DISCO_INFO}'/>")
+    ids = [(i.get("category"), i.get("type"))
+           for i in res.find(q("query", NS_DISCO_INFO)).findall(q("identity", NS_DISCO_INFO))]
+    assert ids == [("account", "registered")], f"identities {ids}"
+    for to in ("localhost",):
         res = await c.iq(f"<query xmlns='{NS_DISCO_INFO}'/>", to=to)
         query = res.find(q("query", NS_DISCO_INFO))
         assert query is not None, tostring(res)

@@ -367,7 +367,7 @@ static char *reference_prep(const char *s, const Stringprep_profile *profile)
     char buf[64];
     if (strlen(s) >= sizeof buf)
         return NULL;
-    strncpy(buf, s, sizeof buf);
+    memcpy(buf, s, strlen(s) + 1);
     if (stringprep(buf, sizeof buf, 0, profile) != STRINGPREP_OK || !buf[0])
         return NULL;
     if (profile == stringprep_xmpp_nodeprep && strpbrk(buf, "\"&'/:<>@"))
