@@ -75,6 +75,21 @@ static const char *const migrations[] = {
     "  UPDATE accounts SET offline_count = offline_count - 1\n"
     "  WHERE host = OLD.host AND user = OLD.user;\n"
     "END;\n",
+    /* 2: per-account key-value stores (roster, vCard, private XML, ...). The
+     * primary key serves everything about one account: a key, one store in
+     * key order, emptying a store, and the cascade from accounts. The index
+     * serves one store across a host in (user, key) order (kv_list with no
+     * user) without visiting the other stores of every account. */
+    "CREATE TABLE account_data (\n"
+    "  host TEXT NOT NULL,\n"
+    "  user TEXT NOT NULL,\n"
+    "  store TEXT NOT NULL,\n"
+    "  key TEXT NOT NULL,\n"
+    "  value BLOB NOT NULL,\n"
+    "  PRIMARY KEY (host, user, store, key),\n"
+    "  FOREIGN KEY (host, user) REFERENCES accounts (host, user) ON DELETE CASCADE\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX account_data_by_store ON account_data (host, store, user, key);\n",
 };
 
 #define SCHEMA_VERSION ((int)CANTO_ARRAY_LEN(migrations))
@@ -99,11 +114,19 @@ enum stmt {
     STMT_OFFLINE_FETCH,
     STMT_OFFLINE_DELETE,
     STMT_OFFLINE_COUNT,
+    STMT_KV_GET,
+    STMT_KV_LIST_USER,
+    STMT_KV_LIST_HOST,
+    STMT_KV_SET,
+    STMT_KV_DELETE,
+    STMT_KV_CLEAR,
     STMT_COUNT
 };
 
-/* Parameters are numbered: ?1 host, ?2 user, then per statement. Bare JIDs
- * are listed in the byte order of the "user@host" string itself. */
+/* Parameters are numbered: ?1 host, ?2 user, then per statement (kv: ?3
+ * store, ?4 key, ?5 value). Bare JIDs are listed in the byte order of the
+ * "user@host" string itself; kv items in the byte order of user, then key
+ * (TEXT columns compare with the BINARY collation). */
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
@@ -131,6 +154,18 @@ static const char *const stmt_sql[STMT_COUNT] = {
                            "ORDER BY id LIMIT ?3",
     [STMT_OFFLINE_DELETE] = "DELETE FROM offline WHERE host = ?1 AND user = ?2 AND id <= ?3",
     [STMT_OFFLINE_COUNT] = "SELECT offline_count FROM accounts WHERE host = ?1 AND user = ?2",
+    [STMT_KV_GET] = "SELECT user, key, value FROM account_data "
+                    "WHERE host = ?1 AND user = ?2 AND store = ?3 AND key = ?4",
+    [STMT_KV_LIST_USER] = "SELECT user, key, value FROM account_data "
+                          "WHERE host = ?1 AND user = ?2 AND store = ?3 ORDER BY key",
+    [STMT_KV_LIST_HOST] = "SELECT user, key, value FROM account_data "
+                          "WHERE host = ?1 AND store = ?3 ORDER BY user, key",
+    [STMT_KV_SET] = "INSERT INTO account_data (host, user, store, key, value) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5) "
+                    "ON CONFLICT (host, user, store, key) DO UPDATE SET value = excluded.value",
+    [STMT_KV_DELETE] = "DELETE FROM account_data "
+                       "WHERE host = ?1 AND user = ?2 AND store = ?3 AND key = ?4",
+    [STMT_KV_CLEAR] = "DELETE FROM account_data WHERE host = ?1 AND user = ?2 AND store = ?3",
 };
 
 struct sqlite_conn {
@@ -421,6 +456,115 @@ static int exec_offline_count(struct sqlite_conn *c, struct canto__storage_req *
     return CANTO_OK;
 }
 
+/* Copy n bytes of a column and a NUL to *p; returns the copy and moves *p
+ * past it. src may be NULL when n is 0 (SQLite's empty blob). */
+static const char *put_column(char **p, const void *src, size_t n)
+{
+    char *copy = *p;
+    if (n)
+        memcpy(copy, src, n);
+    copy[n] = '\0';
+    *p += n + 1;
+    return copy;
+}
+
+/* Step q (started, parameters bound) and collect its (user, key, value)
+ * rows into r->kv, each item one allocation holding the three, each
+ * NUL-terminated (a value may also hold NULs of its own; len counts its
+ * bytes). On failure nothing is left in r. */
+static int read_kv_items(struct sqlite_conn *c, enum stmt st, struct canto__storage_req *r)
+{
+    sqlite3_stmt *q = c->stmt[st];
+    struct canto_kv_item *kv = NULL;
+    size_t n = 0, cap = 0;
+    int e;
+    while ((e = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            kv = canto_xrealloc(kv, cap * sizeof *kv);
+        }
+        const void *user = sqlite3_column_text(q, 0);
+        size_t ul = (size_t)sqlite3_column_bytes(q, 0);
+        const void *key = sqlite3_column_text(q, 1);
+        size_t kl = (size_t)sqlite3_column_bytes(q, 1);
+        const void *value = sqlite3_column_blob(q, 2);
+        size_t vl = (size_t)sqlite3_column_bytes(q, 2);
+        char *p = canto_xmalloc(ul + kl + vl + 3);
+        struct canto_kv_item *it = &kv[n++];
+        it->user = put_column(&p, user, ul);
+        it->key = put_column(&p, key, kl);
+        it->value = put_column(&p, value, vl);
+        it->len = vl;
+    }
+    int rc = e == SQLITE_DONE ? CANTO_OK : sql_fail(c, st);
+    finish(c, st);
+    r->kv = kv;
+    r->n = n;
+    if (rc != CANTO_OK)
+        canto__storage_req_clear_results(r);
+    return rc;
+}
+
+/* A missing key and a missing account look the same: CANTO_NOTFOUND. */
+static int exec_kv_get(struct sqlite_conn *c, struct canto__storage_req *r)
+{
+    sqlite3_stmt *q = start(c, STMT_KV_GET, r);
+    sqlite3_bind_text(q, 3, r->store, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, r->key, -1, SQLITE_STATIC);
+    int rc = read_kv_items(c, STMT_KV_GET, r);
+    if (rc == CANTO_OK && r->n == 0)
+        rc = CANTO_NOTFOUND;
+    return rc;
+}
+
+/* One account's store (an unknown account has an empty one), or with no
+ * user the store of every account of the host. */
+static int exec_kv_list(struct sqlite_conn *c, struct canto__storage_req *r)
+{
+    enum stmt st = r->user ? STMT_KV_LIST_USER : STMT_KV_LIST_HOST;
+    sqlite3_stmt *q = start(c, st, r);
+    sqlite3_bind_text(q, 3, r->store, -1, SQLITE_STATIC);
+    return read_kv_items(c, st, r);
+}
+
+/* One change of a kv_write: set (value given), delete a key (key given),
+ * or empty the store (neither). A value too big for SQLite fails the bind,
+ * and with it the whole write. */
+static int kv_apply(struct sqlite_conn *c, const struct canto__storage_req *r,
+                    const struct canto_kv_change *ch)
+{
+    enum stmt st = ch->value ? STMT_KV_SET : ch->key ? STMT_KV_DELETE : STMT_KV_CLEAR;
+    sqlite3_stmt *q = start(c, st, r);
+    sqlite3_bind_text(q, 3, ch->store, -1, SQLITE_STATIC);
+    if (ch->key)
+        sqlite3_bind_text(q, 4, ch->key, -1, SQLITE_STATIC);
+    if (ch->value &&
+        sqlite3_bind_blob64(q, 5, ch->value, ch->len, SQLITE_STATIC) != SQLITE_OK) {
+        int rc = sql_fail(c, st);
+        finish(c, st);
+        return rc;
+    }
+    return run(c, st);
+}
+
+/* The account is checked first, so a write for a missing one reports
+ * CANTO_NOTFOUND having changed nothing. The changes go in order; the first
+ * that fails fails the request, and storage.c's savepoint undoes the ones
+ * before it: all or none. */
+static int exec_kv_write(struct sqlite_conn *c, struct canto__storage_req *r)
+{
+    bool exists;
+    if (account_exists(c, r, &exists) != CANTO_OK)
+        return CANTO_ERROR;
+    if (!exists)
+        return CANTO_NOTFOUND;
+    for (size_t i = 0; i < r->n_changes; i++) {
+        if (kv_apply(c, r, &r->changes[i]) != CANTO_OK)
+            return CANTO_ERROR;
+    }
+    return CANTO_OK;
+}
+
 static int sqlite_exec(void *conn, struct canto__storage_req *r)
 {
     struct sqlite_conn *c = conn;
@@ -435,6 +579,9 @@ static int sqlite_exec(void *conn, struct canto__storage_req *r)
     case CANTO__OP_OFFLINE_FETCH: return exec_offline_fetch(c, r);
     case CANTO__OP_OFFLINE_DELETE: return exec_offline_delete(c, r);
     case CANTO__OP_OFFLINE_COUNT: return exec_offline_count(c, r);
+    case CANTO__OP_KV_GET: return exec_kv_get(c, r);
+    case CANTO__OP_KV_LIST: return exec_kv_list(c, r);
+    case CANTO__OP_KV_WRITE: return exec_kv_write(c, r);
     case CANTO__OP_BARRIER: return CANTO_OK;
     }
     return CANTO_ERROR;

@@ -60,12 +60,15 @@ bool canto__storage_op_writes(enum canto__storage_op op)
     case CANTO__OP_ACCOUNT_DELETE:
     case CANTO__OP_OFFLINE_STORE:
     case CANTO__OP_OFFLINE_DELETE:
+    case CANTO__OP_KV_WRITE:
         return true;
     case CANTO__OP_GET_CREDS:
     case CANTO__OP_ACCOUNT_EXISTS:
     case CANTO__OP_ACCOUNT_LIST:
     case CANTO__OP_OFFLINE_FETCH:
     case CANTO__OP_OFFLINE_COUNT:
+    case CANTO__OP_KV_GET:
+    case CANTO__OP_KV_LIST:
     case CANTO__OP_BARRIER:
         return false;
     }
@@ -99,6 +102,11 @@ void canto__storage_req_clear_results(struct canto__storage_req *r)
             free((char *)r->msgs[i].xml);
         canto_free_null(&r->msgs);
     }
+    if (r->kv) {
+        for (size_t i = 0; i < r->n; i++)
+            free((char *)r->kv[i].user); /* the item's one block */
+        canto_free_null(&r->kv);
+    }
     r->n = 0;
 }
 
@@ -106,6 +114,7 @@ static void req_free(struct canto__storage_req *r)
 {
     canto__storage_req_clear_results(r);
     free_creds(r->creds, r->n_creds);
+    free(r->changes);
     free(r);
 }
 
@@ -251,12 +260,18 @@ static void deliver(struct canto__storage_req *r)
         if (r->cb.offline)
             r->cb.offline(r->ud, r->rc, ok ? r->msgs : NULL, ok ? r->n : 0);
         break;
+    case CANTO__OP_KV_GET:
+    case CANTO__OP_KV_LIST:
+        if (r->cb.kv)
+            r->cb.kv(r->ud, r->rc, ok ? r->kv : NULL, ok ? r->n : 0);
+        break;
     case CANTO__OP_ACCOUNT_CREATE:
     case CANTO__OP_SET_CREDS:
     case CANTO__OP_ACCOUNT_DELETE:
     case CANTO__OP_ACCOUNT_EXISTS:
     case CANTO__OP_OFFLINE_STORE:
     case CANTO__OP_OFFLINE_DELETE:
+    case CANTO__OP_KV_WRITE:
     case CANTO__OP_BARRIER:
         if (r->cb.done)
             r->cb.done(r->ud, r->rc);
@@ -316,34 +331,64 @@ static void on_kick(uv_prepare_t *h)
     s->local_head = s->local_tail = NULL;
 }
 
-/* Allocate a request with copies of host, user and xml in its tail. A NULL
- * host stays NULL (account_list for every host). */
-static struct canto__storage_req *req_new(enum canto__storage_op op, const char *host,
-                                          const char *user, const char *xml, size_t xml_len)
+/* Copy n bytes from s and a NUL to *p; returns the copy and moves *p past
+ * it. The caller has sized the space. */
+static const char *put(char **p, const char *s, size_t n)
+{
+    char *copy = *p;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    *p += n + 1;
+    return copy;
+}
+
+/* Allocate a request with copies of host and user in its tail, followed by
+ * extra bytes that the caller fills from *tail. A NULL host or user stays
+ * NULL (lists across hosts or users). */
+static struct canto__storage_req *req_alloc(enum canto__storage_op op, const char *host,
+                                            const char *user, size_t extra, char **tail)
 {
     size_t hl = host ? strlen(host) + 1 : 0;
     size_t ul = user ? strlen(user) + 1 : 0;
-    size_t xl = xml ? xml_len + 1 : 0;
-    struct canto__storage_req *r = canto_xcalloc(1, sizeof *r + hl + ul + xl);
+    struct canto__storage_req *r = canto_xcalloc(1, sizeof *r + hl + ul + extra);
     char *p = r->strings;
     r->op = op;
     r->rc = CANTO_AGAIN;
-    if (host) {
-        memcpy(p, host, hl);
-        r->host = p;
-        p += hl;
-    }
-    if (user) {
-        memcpy(p, user, ul);
-        r->user = p;
-        p += ul;
-    }
+    if (host)
+        r->host = put(&p, host, hl - 1);
+    if (user)
+        r->user = put(&p, user, ul - 1);
+    *tail = p;
+    return r;
+}
+
+/* A request with copies of host, user and xml (len bytes) in its tail. */
+static struct canto__storage_req *req_new(enum canto__storage_op op, const char *host,
+                                          const char *user, const char *xml, size_t xml_len)
+{
+    char *p;
+    struct canto__storage_req *r = req_alloc(op, host, user, xml ? xml_len + 1 : 0, &p);
     if (xml) {
-        memcpy(p, xml, xml_len);
-        p[xml_len] = '\0';
-        r->xml = p;
+        r->xml = put(&p, xml, xml_len);
         r->xml_len = xml_len;
     }
+    return r;
+}
+
+/* A kv_get or kv_list request with copies of host, user, store and key in
+ * its tail; any of them may be NULL (kv_list has no key). */
+static struct canto__storage_req *req_new_kv(enum canto__storage_op op, const char *host,
+                                             const char *user, const char *store,
+                                             const char *key)
+{
+    size_t sl = store ? strlen(store) + 1 : 0;
+    size_t kl = key ? strlen(key) + 1 : 0;
+    char *p;
+    struct canto__storage_req *r = req_alloc(op, host, user, sl + kl, &p);
+    if (store)
+        r->store = put(&p, store, sl - 1);
+    if (key)
+        r->key = put(&p, key, kl - 1);
     return r;
 }
 
@@ -370,6 +415,54 @@ static bool creds_ok(const struct canto_scram_cred *creds, size_t n)
         seen[c->hash] = true;
     }
     return true;
+}
+
+/* The changes of one kv_write must each name a store; a key, when given, is
+ * non-empty; a value needs a key (a value for a whole store means nothing).
+ * On success *size is what changes_copy() needs for them; sizes that would
+ * overflow are refused like any other malformed input. */
+static bool changes_ok(const struct canto_kv_change *changes, size_t n, size_t *size)
+{
+    if (n && !changes)
+        return false;
+    if (n > SIZE_MAX / sizeof *changes)
+        return false;
+    size_t total = n * sizeof *changes;
+    for (size_t i = 0; i < n; i++) {
+        const struct canto_kv_change *ch = &changes[i];
+        if (!name_ok(ch->store) || (ch->key ? !*ch->key : ch->value != NULL))
+            return false;
+        size_t more = strlen(ch->store) + 1 + (ch->key ? strlen(ch->key) + 1 : 0);
+        if (ch->value) {
+            if (ch->len > SIZE_MAX - more - 1)
+                return false;
+            more += ch->len + 1;
+        }
+        if (more > SIZE_MAX - total)
+            return false;
+        total += more;
+    }
+    *size = total;
+    return true;
+}
+
+/* Copy n (> 0) checked changes into one block of size bytes: the array,
+ * then each change's store, key and value, every one NUL-terminated (so an
+ * empty value still has a pointer, and stays a value). The caller frees the
+ * block. */
+static struct canto_kv_change *changes_copy(const struct canto_kv_change *changes, size_t n,
+                                            size_t size)
+{
+    struct canto_kv_change *copy = canto_xmalloc(size);
+    char *p = (char *)(copy + n);
+    for (size_t i = 0; i < n; i++) {
+        const struct canto_kv_change *ch = &changes[i];
+        copy[i].store = put(&p, ch->store, strlen(ch->store));
+        copy[i].key = ch->key ? put(&p, ch->key, strlen(ch->key)) : NULL;
+        copy[i].value = ch->value ? put(&p, ch->value, ch->len) : NULL;
+        copy[i].len = ch->value ? ch->len : 0;
+    }
+    return copy;
 }
 
 /* Queue r (already filled). A request whose rc is no longer CANTO_AGAIN was
@@ -607,6 +700,48 @@ void canto_storage_offline_count(struct canto_storage *s, const char *host, cons
     r->ud = ud;
     if (!name_ok(host) || !name_ok(user))
         r->rc = CANTO_INVALID;
+    submit(s, r);
+}
+
+void canto_storage_kv_get(struct canto_storage *s, const char *host, const char *user,
+                          const char *store, const char *key, canto_storage_kv_cb cb, void *ud)
+{
+    struct canto__storage_req *r = req_new_kv(CANTO__OP_KV_GET, host, user, store, key);
+    r->cb.kv = cb;
+    r->ud = ud;
+    if (!name_ok(host) || !name_ok(user) || !name_ok(store) || !name_ok(key))
+        r->rc = CANTO_INVALID;
+    submit(s, r);
+}
+
+void canto_storage_kv_list(struct canto_storage *s, const char *host, const char *user,
+                           const char *store, canto_storage_kv_cb cb, void *ud)
+{
+    struct canto__storage_req *r = req_new_kv(CANTO__OP_KV_LIST, host, user, store, NULL);
+    r->cb.kv = cb;
+    r->ud = ud;
+    if (!name_ok(host) || (user && !*user) || !name_ok(store))
+        r->rc = CANTO_INVALID;
+    submit(s, r);
+}
+
+/* The changes are copied now (the caller's array and buffers may go away
+ * when this returns) and applied by the worker in order, all inside the
+ * request's savepoint. A write of no changes only checks the account. */
+void canto_storage_kv_write(struct canto_storage *s, const char *host, const char *user,
+                            const struct canto_kv_change *changes, size_t n,
+                            canto_storage_done_cb cb, void *ud)
+{
+    struct canto__storage_req *r = req_new(CANTO__OP_KV_WRITE, host, user, NULL, 0);
+    size_t size = 0;
+    r->cb.done = cb;
+    r->ud = ud;
+    if (!name_ok(host) || !name_ok(user) || !changes_ok(changes, n, &size)) {
+        r->rc = CANTO_INVALID;
+    } else if (n) {
+        r->changes = changes_copy(changes, n, size);
+        r->n_changes = n;
+    }
     submit(s, r);
 }
 

@@ -36,45 +36,55 @@ enum canto__storage_op {
     CANTO__OP_OFFLINE_FETCH,
     CANTO__OP_OFFLINE_DELETE,
     CANTO__OP_OFFLINE_COUNT,
+    CANTO__OP_KV_GET,
+    CANTO__OP_KV_LIST,
+    CANTO__OP_KV_WRITE,
     CANTO__OP_BARRIER,
 };
 
 /* One queued request: its inputs (copied from the caller when it was
  * queued), its result (filled by the worker) and its completion. Allocated
- * in one piece with the strings at the end; the creds, items and msgs arrays
- * are separate allocations released with the request after its callback. */
+ * in one piece with the strings at the end; the creds, changes, items, msgs
+ * and kv arrays are separate allocations released with the request after
+ * its callback. */
 struct canto__storage_req {
     struct canto__storage_req *next; /* queue / done list link */
     enum canto__storage_op op;       /* what to do */
     int rc;                          /* result; CANTO_AGAIN until it ran */
     bool ran;                        /* the backend executed it in a transaction */
     const char *host;                /* prepared host; NULL: every host (list) */
-    const char *user;                /* prepared localpart */
+    const char *user;                /* prepared localpart; NULL: every user (kv_list) */
     const char *xml;                 /* offline_store: the stanza */
     size_t xml_len;                  /* its length in bytes */
     unsigned limit;                  /* offline store/fetch limit */
     int64_t up_to_id;                /* offline_delete bound */
+    const char *store;               /* kv_get, kv_list: the store's name */
+    const char *key;                 /* kv_get: the key */
     struct canto_scram_cred *creds;  /* in: create/set_creds; out: get_creds */
     size_t n_creds;                  /* entries in creds */
+    struct canto_kv_change *changes; /* in: kv_write; one allocation, bytes after the array */
+    size_t n_changes;                /* entries in changes */
     char **items;                    /* out: account_list bare JIDs */
     struct canto_offline_msg *msgs;  /* out: offline_fetch; xml malloc'd */
-    size_t n;                        /* out: entries in items/msgs, or the count */
+    struct canto_kv_item *kv;        /* out: kv_get/list; each item's strings: one block at .user */
+    size_t n;                        /* out: entries in items/msgs/kv, or the count */
     union {
         canto_storage_done_cb done;
         canto_storage_creds_cb creds;
         canto_storage_list_cb list;
         canto_storage_offline_cb offline;
+        canto_storage_kv_cb kv;
     } cb;                            /* completion, by op */
     void *ud;                        /* caller's pointer for cb */
-    char strings[];                  /* host, user, xml, each NUL-terminated */
+    char strings[];                  /* host, user, then xml or store, key; NUL-terminated */
 };
 
 /* True for requests that change data (they run inside a savepoint). */
 bool canto__storage_op_writes(enum canto__storage_op op);
 
 /* Release whatever results a request holds (after a failed transaction, or
- * once the callback has run), leaving it with n = 0 and no arrays. Input
- * credentials are left alone. */
+ * once the callback has run), leaving it with n = 0 and no arrays. Inputs
+ * (credentials, kv changes) are left alone. */
 void canto__storage_req_clear_results(struct canto__storage_req *r);
 
 /* A storage backend. conn is the backend's connection object. Verbs return
