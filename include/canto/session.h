@@ -48,6 +48,8 @@ struct canto_session {
     bool roster_requested;          /* fetched its roster: gets roster pushes */
     bool blocklist_requested;       /* fetched its block list: gets its pushes */
     bool invisible;                 /* XEP-0186: appears offline to contacts */
+    bool invisible_probe;           /* ...but its initial presence probes them */
+    bool has_contacts;              /* holds its account's contacts in memory */
     unsigned holds;                 /* just bound, waiting for modules (see hold) */
     struct canto_stanza *presence;  /* last available presence sent, or NULL */
     char **directed;                /* full JIDs that got directed presence */

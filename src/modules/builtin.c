@@ -8,7 +8,12 @@ extern const struct canto_module canto_mod_disco;
 extern const struct canto_module canto_mod_ping;
 extern const struct canto_module canto_mod_version;
 extern const struct canto_module canto_mod_time;
+extern const struct canto_module canto_mod_contacts;
+extern const struct canto_module canto_mod_roster;
+extern const struct canto_module canto_mod_subscription;
 extern const struct canto_module canto_mod_presence;
+extern const struct canto_module canto_mod_blocking;
+extern const struct canto_module canto_mod_invisible;
 extern const struct canto_module canto_mod_offline;
 
 const struct canto_module *const canto_builtin_modules[] = {
@@ -16,7 +21,12 @@ const struct canto_module *const canto_builtin_modules[] = {
     &canto_mod_ping,
     &canto_mod_version,
     &canto_mod_time,
+    &canto_mod_contacts,
+    &canto_mod_roster,
+    &canto_mod_subscription,
     &canto_mod_presence,
+    &canto_mod_blocking,
+    &canto_mod_invisible,
     &canto_mod_offline,
     NULL,
 };

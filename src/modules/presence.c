@@ -1,11 +1,16 @@
 /*
- * presence.c: the presence a user's own sessions send (RFC 6121 section 4),
- * in the minimal form this version needs: availability and priority (which
- * steer bare-JID delivery), broadcast among the user's own resources,
- * directed presence remembered and undone at logout, and unavailable on
- * disconnect whether clean or abrupt. Rosters and subscriptions will hook in
- * here: a broadcast will then also go to the contacts with a from
- * subscription.
+ * presence.c: presence (RFC 6121 section 4) as a user's sessions send it:
+ * availability and priority (which steer bare-JID delivery), broadcast to
+ * the user's own resources and to every contact subscribed to the user
+ * (from or both), probes to the contacts the user is subscribed to at
+ * initial presence, subscription requests still unanswered delivered again
+ * then, directed presence remembered and undone at logout, and unavailable
+ * on disconnect whether clean or abrupt. A session that is invisible
+ * (XEP-0186, invisible.c) shows itself to its own resources only.
+ *
+ * Probes are sent from the full JID of the session that came online, so
+ * the answers (the contacts' current presence, subscription.c) reach that
+ * session and not every resource again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,7 @@
 #include "canto/server.h"
 #include "canto/session.h"
 #include "canto/stanza.h"
+#include "modules/roster.h"
 
 /* Directed presence remembered per session; beyond this, presence is still
  * sent but not undone at logout (bounds the memory a client can make us use). */
@@ -39,6 +45,75 @@ static void to_own_sessions(struct canto_session *s, struct canto_stanza *st)
             t->ops->send(t, st);
 }
 
+/* A copy of st from from to to, routed. */
+static void route_copy(struct canto_server *srv, const struct canto_stanza *st, const char *from,
+                       const char *to)
+{
+    struct canto_stanza *copy = canto_stanza_copy(st);
+    if (from)
+        canto_xml_set_attr(copy, copy->root, "from", from);
+    canto_xml_set_attr(copy, copy->root, "to", to);
+    canto_route(srv, copy);
+}
+
+static bool blocks_contact(const struct contacts *c, const char *bare)
+{
+    if (c->blocked.count == 0)
+        return false;
+    struct canto_jid j;
+    if (canto_jid_parse_str(&j, bare) != CANTO_OK)
+        return true;
+    bool hit = contacts_blocks(c, &j);
+    canto_jid_free(&j);
+    return hit;
+}
+
+void presence_to_contacts(struct canto_session *s, struct canto_stanza *st)
+{
+    struct contacts *c = contacts_find(s->host, s->jid.bare);
+    if (!c)
+        return;
+    size_t n = 0;
+    void **items = canto_hashmap_values(&c->items, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct roster_item *it = items[i];
+        if (sub_from(it->sub) && !blocks_contact(c, it->jid))
+            route_copy(s->server, st, NULL, it->jid);
+    }
+    free(items);
+}
+
+/* Probe every contact whose presence s's account receives; deliver the
+ * subscription requests still waiting for an answer. */
+static void initial_presence(struct canto_session *s)
+{
+    struct contacts *c = contacts_find(s->host, s->jid.bare);
+    if (!c)
+        return;
+    size_t n = 0;
+    void **items = canto_hashmap_values(&c->items, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct roster_item *it = items[i];
+        bool probing = !s->invisible || s->invisible_probe;
+        if (probing && sub_to(it->sub) && !blocks_contact(c, it->jid)) {
+            struct canto_stanza *probe = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
+            canto_xml_set_attr(probe, probe->root, "type", "probe");
+            canto_xml_set_attr(probe, probe->root, "from", s->jid.full);
+            canto_xml_set_attr(probe, probe->root, "to", it->jid);
+            canto_route(s->server, probe);
+        }
+        if (it->pending_in) {
+            struct canto_stanza *req = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
+            canto_xml_set_attr(req, req->root, "type", "subscribe");
+            canto_xml_set_attr(req, req->root, "from", it->jid);
+            canto_xml_set_attr(req, req->root, "to", s->jid.bare);
+            s->ops->send(s, req);
+            canto_stanza_unref(req);
+        }
+    }
+    free(items);
+}
+
 static void broadcast_available(struct canto_module_inst *mi, struct canto_session *s,
                                 struct canto_stanza *st)
 {
@@ -46,16 +121,19 @@ static void broadcast_available(struct canto_module_inst *mi, struct canto_sessi
     s->priority = parse_priority(st);
     s->available = true;
     canto_stanza_unref(s->presence);
-    /* Kept for resources that come online later; a presence bloated past
-     * MAX_KEPT_PRESENCE is broadcast but not kept, so that an idle session
-     * never holds more than that. */
+    /* Kept for resources that come online later and for probes; a presence
+     * bloated past MAX_KEPT_PRESENCE is broadcast but not kept, so that an
+     * idle session never holds more than that. */
     s->presence = st->arena.used <= MAX_KEPT_PRESENCE ? canto_stanza_ref(st) : NULL;
     to_own_sessions(s, st);
+    if (!s->invisible)
+        presence_to_contacts(s, st);
     if (initial) {
         /* A new resource learns about the account's other resources. */
         for (struct canto_session *t = s->user->sessions; t; t = t->next)
             if (t != s && t->available && t->presence)
                 s->ops->send(s, t->presence);
+        initial_presence(s);
     }
     if (!s->announced && s->priority >= 0) {
         s->announced = true;
@@ -64,16 +142,27 @@ static void broadcast_available(struct canto_module_inst *mi, struct canto_sessi
     }
 }
 
-static struct canto_stanza *unavailable_from(struct canto_session *s)
+static struct canto_stanza *unavailable_from(const char *from)
 {
     struct canto_stanza *st = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
-    canto_xml_set_attr(st, st->root, "from", s->jid.full);
+    canto_xml_set_attr(st, st->root, "from", from);
     canto_xml_set_attr(st, st->root, "type", "unavailable");
     return st;
 }
 
-/* Going unavailable: tell the own resources and everyone who got directed
- * presence, then forget both. */
+/* st (unavailable) to the contacts and everyone who got directed presence;
+ * forget the directed presence. */
+static void unavailable_to_others(struct canto_session *s, struct canto_stanza *st)
+{
+    if (!s->invisible)
+        presence_to_contacts(s, st);
+    for (size_t i = 0; i < s->ndirected; i++)
+        route_copy(s->server, st, NULL, s->directed[i]);
+    canto_session_clear_directed(s);
+}
+
+/* Going unavailable: tell the own resources, the contacts and everyone who
+ * got directed presence. */
 static void go_unavailable(struct canto_session *s, struct canto_stanza *st)
 {
     if (!s->available)
@@ -82,12 +171,7 @@ static void go_unavailable(struct canto_session *s, struct canto_stanza *st)
     canto_stanza_unref(s->presence);
     s->presence = NULL;
     to_own_sessions(s, st);
-    for (size_t i = 0; i < s->ndirected; i++) {
-        struct canto_stanza *copy = canto_stanza_copy(st);
-        canto_xml_set_attr(copy, copy->root, "to", s->directed[i]);
-        canto_route(s->server, copy);
-    }
-    canto_session_clear_directed(s);
+    unavailable_to_others(s, st);
 }
 
 static int presence_out(struct canto_module_inst *mi, struct canto_hook_event *ev)
@@ -108,7 +192,7 @@ static int presence_out(struct canto_module_inst *mi, struct canto_hook_event *e
         broadcast_available(mi, s, st);
     else if (unavailable)
         go_unavailable(s, st);
-    /* Subscription types without a to are meaningless; dropped. */
+    /* Errors and subscription types without a to are meaningless; dropped. */
     return CANTO_OK;
 }
 
@@ -116,19 +200,45 @@ static int session_end(struct canto_module_inst *mi, struct canto_hook_event *ev
 {
     struct canto_session *s = ev->session;
     if (s->available) {
-        struct canto_stanza *st = unavailable_from(s);
+        struct canto_stanza *st = unavailable_from(s->jid.full);
         /* The leaving session itself is not told. */
         for (struct canto_session *t = s->user->sessions; t; t = t->next)
             if (t != s && t->available)
                 t->ops->send(t, st);
-        for (size_t i = 0; i < s->ndirected; i++) {
-            struct canto_stanza *copy = canto_stanza_copy(st);
-            canto_xml_set_attr(copy, copy->root, "to", s->directed[i]);
-            canto_route(s->server, copy);
-        }
+        unavailable_to_others(s, st);
         canto_stanza_unref(st);
     }
     return CANTO_DECLINED;
+}
+
+void presence_send_current(struct canto_server *srv, const char *bare, const char *to)
+{
+    struct canto_user *u = canto_user_find(srv, bare);
+    for (struct canto_session *s = u ? u->sessions : NULL; s; s = s->next) {
+        if (!s->available || s->invisible)
+            continue;
+        if (s->presence) {
+            route_copy(srv, s->presence, s->jid.full, to);
+        } else {
+            /* Its presence was too big to keep: plain availability. */
+            struct canto_stanza *st = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
+            canto_xml_set_attr(st, st->root, "from", s->jid.full);
+            canto_xml_set_attr(st, st->root, "to", to);
+            canto_route(srv, st);
+        }
+    }
+}
+
+void presence_send_unavailable(struct canto_server *srv, const char *bare, const char *to)
+{
+    struct canto_user *u = canto_user_find(srv, bare);
+    for (struct canto_session *s = u ? u->sessions : NULL; s; s = s->next) {
+        if (!s->available || s->invisible)
+            continue;
+        struct canto_stanza *st = unavailable_from(s->jid.full);
+        canto_xml_set_attr(st, st->root, "to", to);
+        canto_route(srv, st);
+    }
 }
 
 static const struct canto_hook_reg presence_hooks[] = {

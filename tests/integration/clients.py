@@ -356,3 +356,401 @@ def error_condition(stanza):
 
 def xml_of(stanza):
     return ET.tostring(stanza.xml, encoding="unicode")
+
+
+# ---------------------------------------------------------------------------
+# Instant messaging: rosters, subscriptions, presence and blocking (RFC 6121,
+# XEP-0191, XEP-0186), for test_roster.py, test_subscriptions.py,
+# test_presence.py and test_blocking.py.
+#
+# A client from login_im() behaves like a real IM client that lets its user
+# decide: slixmpp's automatic answers to subscription requests are off, it
+# asks for the roster (and, if told, the block list) before its initial
+# presence, and it keeps what it receives in Mailboxes, from which a test
+# takes the stanza it waits for and leaves the others for later checks:
+#
+#     client.presence_box   every <presence/> (errors and subscriptions too)
+#     client.message_box    every <message/>
+#     client.roster_pushes  roster pushes (iq type='set', jabber:iq:roster)
+#     client.block_pushes   block list pushes (iq type='set', urn:xmpp:blocking)
+#
+# Absence ("Carol did not get it") is checked after settle(), which makes
+# sure that whatever the server routed earlier has arrived.
+
+import collections as _collections
+import uuid as _uuid
+from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
+
+from slixmpp.xmlstream.matcher.base import MatcherBase as _MatcherBase
+
+NS_ROSTER = "jabber:iq:roster"
+NS_BLOCKING = "urn:xmpp:blocking"
+NS_BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
+NS_INVISIBLE = "urn:xmpp:invisible:1"
+
+
+class Mailbox:
+    """Stanzas of one kind in arrival order, until a test takes them."""
+
+    def __init__(self, what):
+        self.what = what
+        self.items = []
+        self._changed = asyncio.Event()
+
+    def put(self, stanza):
+        self.items.append(stanza)
+        self._changed.set()
+
+    def clear(self):
+        self.items.clear()
+
+    def matching(self, pred=lambda s: True):
+        """The stanzas here now for which pred is true (they stay)."""
+        return [s for s in self.items if pred(s)]
+
+    async def wait(self, pred=lambda s: True, timeout=TIMEOUT, what=None):
+        """Take the first stanza for which pred is true, waiting up to
+        `timeout` s for it; the others stay. AssertionError (listing what
+        did arrive) if none comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, s in enumerate(self.items):
+                if pred(s):
+                    del self.items[i]
+                    return s
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                have = "\n  ".join(xml_of(s) for s in self.items) or "nothing"
+                raise AssertionError(f"no {what or self.what} within {timeout} s; "
+                                     f"{self.what} received:\n  {have}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+
+class _Match(_MatcherBase):
+    """A slixmpp matcher from a predicate on the stanza."""
+
+    def match(self, xml):
+        return self._criteria(xml)
+
+
+def _is_block_push(stanza):
+    x = stanza.xml
+    return (x.tag == "{%s}iq" % NS_CLIENT and x.get("type") == "set"
+            and any(c.tag in ("{%s}block" % NS_BLOCKING, "{%s}unblock" % NS_BLOCKING)
+                    for c in x))
+
+
+def watch_im(client):
+    """Give `client` the four mailboxes (see above) and acknowledge block
+    list pushes (slixmpp already acknowledges roster pushes). Returns it."""
+    if getattr(client, "presence_box", None) is not None:
+        return client
+    client.presence_box = Mailbox("presence")
+    client.message_box = Mailbox("message")
+    client.roster_pushes = Mailbox("roster push")
+    client.block_pushes = Mailbox("block list push")
+    client.add_event_handler("presence", client.presence_box.put)
+    client.register_handler(Callback(
+        "canto message box", MatchXPath("{%s}message" % NS_CLIENT),
+        client.message_box.put))
+
+    def on_roster(iq):
+        if iq["type"] == "set":
+            client.roster_pushes.put(iq)
+    client.add_event_handler("roster_update", on_roster)
+
+    def on_block_push(iq):
+        client.block_pushes.put(iq)
+        iq.reply(clear=True).send()
+    client.register_handler(Callback("canto block push", _Match(_is_block_push),
+                                     on_block_push))
+    return client
+
+
+def clear_boxes(*clients):
+    """Forget what the clients received so far (e.g. during a setup)."""
+    for c in clients:
+        if c is not None:
+            for box in (c.presence_box, c.message_box, c.roster_pushes, c.block_pushes):
+                box.clear()
+
+
+async def login_im(server, account, resource=None, *, roster=True,
+                   blocklist=False, presence=True, priority=None, show=None,
+                   status=None, **kw):
+    """Log in as an IM client that answers subscription requests itself:
+    bind, then (slixmpp's auto_authorize and auto_subscribe off, mailboxes
+    on) request the roster if `roster` (the result's view is kept in
+    client.initial_roster) and the block list if `blocklist`, then send
+    initial presence (with priority, show and status when given) if
+    `presence`, and sync. Other keywords go to login()."""
+    client = await login(server, account, resource, presence=False, **kw)
+    try:
+        client.auto_authorize = None
+        client.auto_subscribe = False
+        watch_im(client)
+        client.initial_roster = await roster_get(client, ver="") if roster else None
+        if blocklist:
+            await blocklist_get(client)
+        if presence:
+            client.send_presence(ppriority=priority, pshow=show, pstatus=status)
+        await client.sync()
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+# -- iq with an exact payload ------------------------------------------------
+
+async def send_iq(client, payload, type="get", to=None, timeout=TIMEOUT):
+    """Send an iq whose child is exactly `payload` (XML text); return the
+    result Iq, or raise IqError (e.iq is the error)."""
+    iq = client.Iq(stype=type)
+    if to is not None:
+        iq["to"] = to
+    iq.append(ET.fromstring(payload))
+    return await iq.send(timeout=timeout)
+
+
+async def iq_error(client, payload, type="set", to=None, timeout=TIMEOUT):
+    """Send an iq that must fail; return its <error/> as (type, condition,
+    Iq). AssertionError if it succeeds."""
+    try:
+        res = await send_iq(client, payload, type=type, to=to, timeout=timeout)
+    except IqError as e:
+        err_type, cond = error_condition(e.iq)
+        return err_type, cond, e.iq
+    raise AssertionError(f"expected an error for {payload[:300]!r}, got {xml_of(res)}")
+
+
+# -- rosters (RFC 6121 section 2) ---------------------------------------------
+
+RosterView = _collections.namedtuple("RosterView", "ver items")
+
+
+def roster_items(query):
+    """{jid: {'name', 'subscription', 'ask', 'approved', 'groups'}} of the
+    <item/>s of a jabber:iq:roster <query/> element. Absent attributes are
+    None; groups is the sorted list of <group/> texts (a set, in RFC 6121)."""
+    items = {}
+    for it in query.findall("{%s}item" % NS_ROSTER):
+        items[it.get("jid")] = {
+            "name": it.get("name"),
+            "subscription": it.get("subscription"),
+            "ask": it.get("ask"),
+            "approved": it.get("approved"),
+            "groups": sorted(g.text or "" for g in it.findall("{%s}group" % NS_ROSTER)),
+        }
+    return items
+
+
+async def roster_get(client, ver=None):
+    """Roster get (with ver='...' when ver is not None). Returns a
+    RosterView(ver, items), or None for an empty result (RFC 6121 2.6.3:
+    the client's version is current)."""
+    attr = "" if ver is None else f" ver={_quoteattr(ver)}"
+    res = await send_iq(client, f"<query xmlns='{NS_ROSTER}'{attr}/>")
+    q = res.xml.find("{%s}query" % NS_ROSTER)
+    if q is None:
+        assert len(res.xml) == 0, f"unexpected roster result: {xml_of(res)}"
+        return None
+    return RosterView(q.get("ver"), roster_items(q))
+
+
+def roster_item_xml(jid, name=None, groups=(), subscription=None, extra=""):
+    attrs = f"jid={_quoteattr(jid)}"
+    if name is not None:
+        attrs += f" name={_quoteattr(name)}"
+    if subscription is not None:
+        attrs += f" subscription={_quoteattr(subscription)}"
+    inner = "".join(f"<group>{_escape(g)}</group>" for g in groups)
+    return f"<item {attrs}{extra}>{inner}</item>"
+
+
+async def roster_set(client, jid, name=None, groups=(), subscription=None, to=None):
+    """Roster set of one item; returns the result Iq (IqError on error)."""
+    item = roster_item_xml(jid, name, groups, subscription)
+    return await send_iq(client, f"<query xmlns='{NS_ROSTER}'>{item}</query>",
+                         type="set", to=to)
+
+
+async def roster_remove(client, jid):
+    return await roster_set(client, jid, subscription="remove")
+
+
+_UNSET = object()
+
+
+def push_of(iq, account=None):
+    """(jid, item dict, ver) of a roster push. Asserts what RFC 6121 2.1.6
+    requires of every push: one item, and no 'from' other than the
+    account's bare JID (`account`, by default the bare 'to' of the push)."""
+    q = iq.xml.find("{%s}query" % NS_ROSTER)
+    assert q is not None, xml_of(iq)
+    items = roster_items(q)
+    assert len(items) == 1, f"a roster push carries exactly one item: {xml_of(iq)}"
+    if account is None:
+        account = iq.xml.get("to", "").split("/")[0]
+    assert iq.xml.get("from") in (None, "", account), \
+        f"roster push from someone else than the account: {xml_of(iq)}"
+    (jid, item), = items.items()
+    return jid, item, q.get("ver")
+
+
+async def wait_push(client, jid, subscription=_UNSET, ask=_UNSET, timeout=TIMEOUT,
+                    **attrs):
+    """Take the first roster push on `client` about `jid` whose item has the
+    given values (subscription may be a tuple of accepted values; None means
+    the attribute is absent; other item keys such as name=, approved=,
+    groups= work alike). Returns (item dict, ver)."""
+    want = dict(attrs)
+    if subscription is not _UNSET:
+        want["subscription"] = subscription
+    if ask is not _UNSET:
+        want["ask"] = ask
+
+    account = client.boundjid.bare
+
+    def ok(iq):
+        pjid, item, _ = push_of(iq, account)
+        if pjid != jid:
+            return False
+        for k, v in want.items():
+            if isinstance(v, tuple) and k != "groups":
+                if item[k] not in v:
+                    return False
+            elif k == "groups":
+                if sorted(item[k]) != sorted(v):
+                    return False
+            elif item[k] != v:
+                return False
+        return True
+
+    desc = ", ".join(f"{k}={v!r}" for k, v in want.items())
+    iq = await client.roster_pushes.wait(
+        ok, timeout, what=f"roster push for {jid} ({desc}) to {client.boundjid.full}")
+    _, item, ver = push_of(iq, account)
+    return item, ver
+
+
+def pushes_about(client, jid):
+    """Roster pushes about `jid` received so far and not taken."""
+    return [iq for iq in client.roster_pushes.matching()
+            if push_of(iq, client.boundjid.bare)[0] == jid]
+
+
+# -- presence -------------------------------------------------------------------
+
+def ptype(p):
+    """A presence's type attribute, 'available' when absent (slixmpp's
+    p['type'] gives the <show/> value instead)."""
+    return p.xml.get("type") or "available"
+
+
+def from_is(p, jid):
+    """True if the stanza comes from `jid` (full JID if it has a resource,
+    else the bare JID exactly, without a resource)."""
+    return p.xml.get("from", "") == jid
+
+
+def from_account(p, bare):
+    """True if the stanza comes from the account `bare` (any resource or
+    none)."""
+    return p.xml.get("from", "").split("/")[0] == bare
+
+
+async def wait_presence(client, frm, type="available", timeout=TIMEOUT, pred=None):
+    """Take the first presence on `client` from `frm` (exact JID) of the
+    given type (None: any) that also satisfies pred."""
+    def ok(p):
+        return (from_is(p, frm) and (type is None or ptype(p) == type)
+                and (pred is None or pred(p)))
+    return await client.presence_box.wait(
+        ok, timeout, what=f"presence type={type} from {frm} to {client.boundjid.full}")
+
+
+def presences_from(client, bare, type=None):
+    """Presences from the account `bare` received so far and not taken."""
+    return client.presence_box.matching(
+        lambda p: from_account(p, bare) and (type is None or ptype(p) == type))
+
+
+# -- markers --------------------------------------------------------------------
+
+def new_token(prefix="marker"):
+    return f"{prefix}-{_uuid.uuid4().hex[:10]}"
+
+
+async def settle(sender, *targets, grace=0.2):
+    """Make sure what the server has routed so far has arrived: `sender`
+    pings the server (its earlier stanzas are done), sends a marker message
+    to each target's full JID and waits for it, then waits `grace` s more
+    for anything routed along other paths. Call it before asserting that
+    something did not arrive. `sender` must be able to reach the targets
+    (not blocked by them)."""
+    await sender.sync()
+    for t in targets:
+        if t is None:
+            continue
+        token = new_token()
+        sender.send_message(mto=t.boundjid.full, mbody=token, mtype="chat")
+        await t.message_box.wait(lambda m: m["body"] == token,
+                                 what=f"marker message to {t.boundjid.full}")
+    await asyncio.sleep(grace)
+
+
+# -- subscriptions ----------------------------------------------------------------
+
+async def subscribe_and_approve(user, contact):
+    """RFC 6121 3.1 by the book, for setting up a test: `user` subscribes to
+    the contact's presence and `contact` (an available, interested client
+    of the contact's account) approves. Returns when the user's roster push
+    says 'to' or 'both' and the contact's says 'from' or 'both'."""
+    ubare, cbare = user.boundjid.bare, contact.boundjid.bare
+    user.send_presence(pto=cbare, ptype="subscribe")
+    await contact.presence_box.wait(
+        lambda p: ptype(p) == "subscribe" and from_account(p, ubare),
+        what=f"subscription request from {ubare}")
+    contact.send_presence(pto=ubare, ptype="subscribed")
+    await wait_push(user, cbare, subscription=("to", "both"), ask=None)
+    await wait_push(contact, ubare, subscription=("from", "both"))
+
+
+# -- blocking (XEP-0191) ----------------------------------------------------------
+
+def _items_xml(jids):
+    return "".join(f"<item jid={_quoteattr(j)}/>" for j in jids)
+
+
+async def blocklist_get(client):
+    """The block list, as a list of JIDs in the server's order."""
+    res = await send_iq(client, f"<blocklist xmlns='{NS_BLOCKING}'/>")
+    bl = res.xml.find("{%s}blocklist" % NS_BLOCKING)
+    assert bl is not None, f"no <blocklist/> in the result: {xml_of(res)}"
+    return [it.get("jid") for it in bl.findall("{%s}item" % NS_BLOCKING)]
+
+
+async def block(client, *jids):
+    return await send_iq(client, f"<block xmlns='{NS_BLOCKING}'>{_items_xml(jids)}</block>",
+                         type="set")
+
+
+async def unblock(client, *jids):
+    """Unblock the JIDs; with none, unblock everyone."""
+    return await send_iq(client, f"<unblock xmlns='{NS_BLOCKING}'>{_items_xml(jids)}</unblock>",
+                         type="set")
+
+
+def block_push_of(iq):
+    """('block' or 'unblock', [jids]) of a block list push."""
+    for c in iq.xml:
+        if c.tag in ("{%s}block" % NS_BLOCKING, "{%s}unblock" % NS_BLOCKING):
+            return (c.tag.split("}")[1],
+                    [it.get("jid") for it in c.findall("{%s}item" % NS_BLOCKING)])
+    raise AssertionError(f"not a block list push: {xml_of(iq)}")

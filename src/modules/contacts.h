@@ -1,0 +1,106 @@
+/*
+ * contacts.h: an account's contacts in memory: its roster (RFC 6121 section
+ * 2, with the subscription states of section 3) and its block list
+ * (XEP-0191). Private to src/modules: the roster, presence, blocking and
+ * last-activity modules share it.
+ *
+ * Who holds a struct contacts: every bound session of the account (taken at
+ * CANTO_HOOK_SESSION_BOUND, whose bind waits for the load, dropped at
+ * CANTO_HOOK_SESSION_END), and any operation in progress for the account
+ * (contacts_with). With no holder left it is freed: the contacts of offline
+ * accounts are read from storage when a stanza for them needs them.
+ *
+ * Changes are made in memory first (so the next stanza sees them) and then
+ * written to storage in the same order; contacts_save's callback tells when
+ * the change is durable, which is when a client's request is answered.
+ */
+#ifndef CANTO_MODULES_CONTACTS_H
+#define CANTO_MODULES_CONTACTS_H
+
+#include "canto/hashmap.h"
+#include "canto/module.h"
+#include "canto/storage.h"
+
+/* Limits on what a client may store in its roster. */
+#define ROSTER_MAX_ITEMS 2000
+#define ROSTER_MAX_TEXT 1023 /* bytes of a name or a group name */
+#define ROSTER_MAX_GROUPS 64 /* groups of one item */
+#define BLOCKLIST_MAX_ITEMS 2000
+
+enum subscription { SUB_NONE, SUB_TO, SUB_FROM, SUB_BOTH };
+
+struct roster_item {
+    char *jid;           /* the contact's bare JID, prepared (the map key) */
+    char *name;          /* NULL if none */
+    char **groups;
+    size_t ngroups;
+    enum subscription sub;
+    bool ask;            /* pending out: we asked for their presence */
+    bool pending_in;     /* they asked for ours, unanswered */
+    bool approved;       /* pre-approved (RFC 6121 3.4) */
+    bool listed;         /* in the roster proper; false: only a pending request */
+};
+
+struct contacts {
+    struct canto_host *host;
+    char *local;                  /* the account's localpart */
+    char *bare;                   /* local@host (the cache key) */
+    struct canto_hashmap items;   /* bare JID -> struct roster_item */
+    uint64_t ver;                 /* roster version, bumped by every change */
+    struct canto_hashmap blocked; /* JID as blocked -> the same string */
+    bool exists;                  /* the account exists */
+    bool loaded;
+    int refs;
+    struct contacts_waiter *waiting, **waiting_tail;
+};
+
+/* fn gets the account's contacts (NULL: storage failed), at once if they
+ * are in memory, else once loaded; valid during fn (contacts_ref to keep). */
+typedef void (*contacts_fn)(struct contacts *c, void *ud);
+void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, void *ud);
+/* The contacts of an account if they are in memory and loaded, else NULL.
+ * Always non-NULL for an account with a bound session. */
+struct contacts *contacts_find(struct canto_host *host, const char *bare);
+void contacts_ref(struct contacts *c);
+void contacts_unref(struct contacts *c);
+
+struct roster_item *contacts_item(struct contacts *c, const char *jid);
+/* The item for jid, created (unlisted, subscription none) if missing. */
+struct roster_item *contacts_item_add(struct contacts *c, const char *jid);
+/* Remove and free the item (if present). */
+void contacts_item_remove(struct contacts *c, const char *jid);
+/* Bump the roster version and write the item jid (or its removal) and the
+ * version, atomically. cb(ud, rc) when durable; cb may be NULL. */
+void contacts_save(struct contacts *c, const char *jid, canto_storage_done_cb cb, void *ud);
+/* Items in the roster proper (not only pending requests). */
+size_t contacts_listed(struct contacts *c);
+/* An item that only recorded a pending request and has nothing left. */
+bool roster_item_empty(const struct roster_item *it);
+
+/* Block list. contacts_blocks_str: is this exact string blocked;
+ * contacts_blocks: does any entry match jid (XEP-0191 rules). */
+bool contacts_blocks(const struct contacts *c, const struct canto_jid *jid);
+bool contacts_blocks_str(const struct contacts *c, const char *jid);
+void contacts_block(struct contacts *c, const char *jid);
+void contacts_unblock(struct contacts *c, const char *jid);
+/* Write the block list's changes: jids (n of them) added or removed (as
+ * their current state in memory says); jids NULL: the whole list was
+ * cleared. */
+void contacts_save_blocked(struct contacts *c, const char *const *jids, size_t n,
+                           canto_storage_done_cb cb, void *ud);
+
+/* True if subscription sub includes presence to the account's contact (the
+ * contact receives our presence). */
+static inline bool sub_from(enum subscription sub)
+{
+    return sub == SUB_FROM || sub == SUB_BOTH;
+}
+/* True if we receive the contact's presence. */
+static inline bool sub_to(enum subscription sub)
+{
+    return sub == SUB_TO || sub == SUB_BOTH;
+}
+
+extern const struct canto_module canto_mod_contacts;
+
+#endif
