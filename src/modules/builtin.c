@@ -14,6 +14,7 @@ extern const struct canto_module canto_mod_subscription;
 extern const struct canto_module canto_mod_presence;
 extern const struct canto_module canto_mod_blocking;
 extern const struct canto_module canto_mod_invisible;
+extern const struct canto_module canto_mod_lastactivity;
 extern const struct canto_module canto_mod_offline;
 
 const struct canto_module *const canto_builtin_modules[] = {
@@ -27,6 +28,7 @@ const struct canto_module *const canto_builtin_modules[] = {
     &canto_mod_presence,
     &canto_mod_blocking,
     &canto_mod_invisible,
+    &canto_mod_lastactivity,
     &canto_mod_offline,
     NULL,
 };
