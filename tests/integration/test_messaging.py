@@ -199,6 +199,30 @@ async def test_headline_to_bare_reaches_all_non_negative(server):
         await close_all(ca, b1, b2, b3)
 
 
+async def test_groupchat_and_error_messages_to_a_user(server):
+    """RFC 6121 8.5.2: a groupchat message to a user's bare or to an absent
+    full JID is answered service-unavailable (no room here); an error
+    message to a bare JID is dropped silently (no error loops); a normal
+    message to the bare JID reaches the user."""
+    a, b = server.account("alice"), server.account("bob")
+    ca = await login(server, a, resource="laptop")
+    cb = await login(server, b, resource="phone")
+    try:
+        for to in (b.jid, b.jid + "/gone"):
+            ca.send_raw(f"<message to='{to}' type='groupchat' id='gc-1'><body>x</body></message>")
+            err = await ca.next_message()
+            assert err["type"] == "error", xml_of(err)
+            assert error_condition(err) == ("cancel", "service-unavailable"), xml_of(err)
+        ca.send_raw(f"<message to='{b.jid}' type='error' id='e-1'><body>oops</body></message>")
+        ca.send_message(mto=b.jid, mbody="plain", mtype="normal")
+        msg = await cb.next_message()
+        assert msg["body"] == "plain" and msg["type"] == "normal", xml_of(msg)
+        before = await _marker(ca, cb)
+        assert before == [], f"an error message was delivered: {_bodies_of(before)}"
+    finally:
+        await close_all(ca, cb)
+
+
 async def test_payload_arrives_untouched(server):
     """Thread, two bodies in two languages, a subject, a receipt request, a
     chat state and an unknown extension pass through as they were sent."""
