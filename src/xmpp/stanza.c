@@ -103,8 +103,8 @@ struct canto_stanza *canto_stanza_parse(const char *xml, size_t len)
                                  "xmlns:stream='http://etherx.jabber.org/streams'>";
     static const struct canto_xml_parser_events events = {.stanza = parse_one_stanza};
     /* Stored data was checked on the way in; the limits only guard against
-     * a damaged database. */
-    struct canto_xml_limits limits = {.max_stanza_bytes = len + 1, .max_depth = 256,
+     * a damaged database. The parser counts the stream header too. */
+    struct canto_xml_limits limits = {.max_stanza_bytes = sizeof header + len, .max_depth = 256,
                                       .max_attrs = 1024};
     struct parse_one p = {0};
     struct canto_xml_parser *parser = canto_xml_parser_new(&limits, &events, &p);
