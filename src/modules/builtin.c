@@ -16,6 +16,8 @@ extern const struct canto_module canto_mod_blocking;
 extern const struct canto_module canto_mod_invisible;
 extern const struct canto_module canto_mod_lastactivity;
 extern const struct canto_module canto_mod_offline;
+extern const struct canto_module canto_mod_vcard;
+extern const struct canto_module canto_mod_private;
 
 const struct canto_module *const canto_builtin_modules[] = {
     &canto_mod_disco,
@@ -30,5 +32,7 @@ const struct canto_module *const canto_builtin_modules[] = {
     &canto_mod_invisible,
     &canto_mod_lastactivity,
     &canto_mod_offline,
+    &canto_mod_vcard,
+    &canto_mod_private,
     NULL,
 };
