@@ -38,6 +38,12 @@ listen:
   - { service: c2s, address: 127.0.0.1, port: 5223, tls: direct }
 
 log: { level: info }
+
+# Let clients create accounts themselves (XEP-0077); off by default.
+# allow_registration: true
+# registration_throttle: { per_ip: 5, period: 3600 }
+# The user directory (XEP-0055) runs on users.localhost; to turn it off:
+# user_directory: false
 EOF
     echo "created $dir/canto.yaml"
 else

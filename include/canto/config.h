@@ -52,9 +52,29 @@ struct canto_limits_config {
     size_t send_queue;            /* bytes queued to a peer before it is cut off; default 4 MiB */
 };
 
+/* In-band registration (XEP-0077) settings, at the top level (defaults for
+ * every host) and resolved per host. */
+struct canto_registration_config {
+    bool allow;                   /* allow_registration: new accounts in-band; default false */
+    unsigned per_ip;              /* registration_throttle.per_ip: accounts per address
+                                   * (IPv6: per /64) per period; default 5 */
+    unsigned period;              /* registration_throttle.period: seconds; default 3600 */
+};
+
+/* What one host does beyond the defaults: the top-level values with the
+ * host's own overrides applied (a hosts: entry may be a mapping). */
+struct canto_host_config {
+    struct canto_registration_config registration;
+    char *directory;              /* user_directory: domain of the XEP-0055 user
+                                   * directory (prepared), NULL when disabled;
+                                   * default "users.<host>" */
+    int line;                     /* where the host is listed, for later errors */
+};
+
 struct canto_config {
     char *path;                            /* the file this came from */
     char **hosts;                          /* prepared domain names */
+    struct canto_host_config *host_settings; /* one per hosts[i], same order */
     size_t nhosts;
     char *data_dir;
     char *storage_backend;                 /* "sqlite" */
@@ -64,6 +84,8 @@ struct canto_config {
     size_t nlisten;
     enum canto_log_level log_level;
     struct canto_limits_config limits;
+    struct canto_registration_config registration; /* top level: every host's default */
+    bool user_directory;                   /* top level: users.<host> directories; default true */
 };
 
 /* Load and validate path into cfg. CANTO_OK, or CANTO_ERROR with every
@@ -72,5 +94,8 @@ int canto_config_load(const char *path, struct canto_config *cfg, struct canto_b
 void canto_config_free(struct canto_config *cfg);
 /* True if host (prepared) is one of cfg's hosts. */
 bool canto_config_has_host(const struct canto_config *cfg, const char *host);
+/* The settings of host (prepared), or NULL if it is not one of cfg's hosts. */
+const struct canto_host_config *canto_config_host(const struct canto_config *cfg,
+                                                  const char *host);
 
 #endif

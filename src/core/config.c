@@ -53,6 +53,21 @@ struct loader {
     struct canto_config *cfg;   /* what is being filled */
     bool have_tls;              /* a tls: section was present */
     int listen_line;            /* line of the listen: key, for "tls is required" */
+    struct host_tmp *host_tmp;  /* what each host's mapping set, parallel to cfg->hosts */
+};
+
+/* What one hosts: entry set, kept until the whole file is read, because the
+ * top-level values a host overrides may be written after hosts:. Numbers
+ * and flags are -1 when the entry did not set them. */
+struct host_tmp {
+    char *name;             /* prepared, once name: (or the plain entry) was read */
+    size_t index;           /* position in the hosts: list, for key paths */
+    int line;               /* line of the entry */
+    int allow;              /* allow_registration: -1, 0 or 1 */
+    long per_ip, period;    /* registration_throttle.per_ip, .period */
+    int directory;          /* user_directory: -1 unset, 0 false, 1 true, 2 a domain */
+    char *directory_domain; /* prepared, when directory is 2 */
+    int directory_line;     /* line of user_directory, when set */
 };
 
 struct key_spec;
@@ -386,8 +401,129 @@ static const yaml_node_t *find_value(struct loader *ld, const yaml_node_t *map, 
 
 /* --- hosts, data_dir ----------------------------------------------------------- */
 
+/* A YAML boolean: true or false, in the three spellings YAML 1.2 knows
+ * (quoting is allowed, as for numbers). Returns CANTO_INVALID without
+ * reporting anything when node is not one, so that a caller that also
+ * accepts other values can decide what to say. */
+static int parse_bool(const yaml_node_t *node, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"};
+    static const char *const no[] = {"false", "False", "FALSE"};
+    if (node->type != YAML_SCALAR_NODE)
+        return CANTO_INVALID;
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(yes); i++) {
+        if (strcmp(scalar(node), yes[i]) == 0) {
+            *out = true;
+            return CANTO_OK;
+        }
+        if (strcmp(scalar(node), no[i]) == 0) {
+            *out = false;
+            return CANTO_OK;
+        }
+    }
+    return CANTO_INVALID;
+}
+
+/* A boolean value, or CANTO_INVALID after reporting it. */
+static int get_bool(struct loader *ld, const char *path, const yaml_node_t *node, bool *out)
+{
+    if (parse_bool(node, out) != CANTO_OK) {
+        failf(ld, node, path, "must be true or false");
+        return CANTO_INVALID;
+    }
+    return CANTO_OK;
+}
+
+/* registration_throttle, at the top level or in a host's mapping: the
+ * values read into target (long[2]: per_ip, period), which the caller
+ * set to -1 for "not given". */
+static void on_throttle_per_ip(struct loader *ld, const char *path, const yaml_node_t *key,
+                               const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    long v;
+    if (get_integer(ld, path, value, 1, 1000000, &v) == CANTO_OK)
+        ((long *)target)[0] = v;
+}
+
+static void on_throttle_period(struct loader *ld, const char *path, const yaml_node_t *key,
+                               const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    long v;
+    if (get_integer(ld, path, value, 1, 31536000, &v) == CANTO_OK) /* up to a year */
+        ((long *)target)[1] = v;
+}
+
+static const struct key_spec throttle_keys[] = {
+    {"per_ip", on_throttle_per_ip, false, NULL},
+    {"period", on_throttle_period, false, NULL},
+};
+
+/* The keys of a host given as a mapping (target: struct host_tmp). */
+static void on_host_name(struct loader *ld, const char *path, const yaml_node_t *key,
+                         const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct host_tmp *t = target;
+    const char *s = get_string(ld, path, value);
+    t->name = s ? get_domain(ld, path, value, s, false) : NULL;
+    t->line = line_of(value);
+}
+
+static void on_host_allow_registration(struct loader *ld, const char *path,
+                                       const yaml_node_t *key, const yaml_node_t *value,
+                                       void *target, const struct key_spec *spec)
+{
+    struct host_tmp *t = target;
+    bool b;
+    if (get_bool(ld, path, value, &b) == CANTO_OK)
+        t->allow = b;
+}
+
+static void on_host_throttle(struct loader *ld, const char *path, const yaml_node_t *key,
+                             const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    struct host_tmp *t = target;
+    long v[2] = {-1, -1};
+    walk_mapping(ld, path, value, throttle_keys, CANTO_ARRAY_LEN(throttle_keys), v);
+    t->per_ip = v[0];
+    t->period = v[1];
+}
+
+/* A host's user_directory: true (users.<host>), false (none), or the
+ * domain the directory is to have. */
+static void on_host_user_directory(struct loader *ld, const char *path, const yaml_node_t *key,
+                                   const yaml_node_t *value, void *target,
+                                   const struct key_spec *spec)
+{
+    struct host_tmp *t = target;
+    bool b;
+    t->directory_line = line_of(value);
+    if (parse_bool(value, &b) == CANTO_OK) {
+        t->directory = b;
+        return;
+    }
+    if (value->type != YAML_SCALAR_NODE) {
+        failf(ld, value, path, "must be true, false or a domain name");
+        return;
+    }
+    const char *s = get_string(ld, path, value);
+    char *prep = s ? get_domain(ld, path, value, s, false) : NULL;
+    if (prep) {
+        t->directory = 2;
+        t->directory_domain = prep;
+    }
+}
+
+static const struct key_spec host_keys[] = {
+    {"name", on_host_name, true, NULL},
+    {"allow_registration", on_host_allow_registration, false, NULL},
+    {"registration_throttle", on_host_throttle, false, NULL},
+    {"user_directory", on_host_user_directory, false, NULL},
+};
+
 /* hosts: a non-empty list of distinct domain names, stored prepared so that
- * every later comparison with a JID's domain is a plain strcmp. */
+ * every later comparison with a JID's domain is a plain strcmp. An entry is
+ * either the name alone or a mapping with the name and the settings in
+ * which that host differs from the top level. */
 static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key,
                      const yaml_node_t *value, void *target, const struct key_spec *spec)
 {
@@ -406,27 +542,138 @@ static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key
         return;
     }
     cfg->hosts = canto_xcalloc(n, sizeof *cfg->hosts);
-    int *lines = canto_xcalloc(n, sizeof *lines);
+    ld->host_tmp = canto_xcalloc(n, sizeof *ld->host_tmp);
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *v = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
         index_path(&item, path, i);
-        const char *s = get_string(ld, item.data, v);
-        char *prep = s ? get_domain(ld, item.data, v, s, false) : NULL;
-        if (!prep)
-            continue;
-        size_t j = 0;
-        while (j < cfg->nhosts && strcmp(cfg->hosts[j], prep) != 0)
-            j++;
-        if (j < cfg->nhosts) {
-            failf(ld, v, item.data, "duplicate host %s (first at line %d)", prep, lines[j]);
-            free(prep);
+        struct host_tmp t = {.index = i, .line = line_of(v), .allow = -1, .per_ip = -1,
+                             .period = -1, .directory = -1};
+        if (v->type == YAML_MAPPING_NODE) {
+            walk_mapping(ld, item.data, v, host_keys, CANTO_ARRAY_LEN(host_keys), &t);
+        } else if (v->type == YAML_SEQUENCE_NODE) {
+            failf(ld, v, item.data, "must be a host name or a mapping with a name");
+        } else {
+            const char *s = get_string(ld, item.data, v);
+            t.name = s ? get_domain(ld, item.data, v, s, false) : NULL;
+        }
+        if (!t.name) {
+            free(t.directory_domain);
             continue;
         }
-        lines[cfg->nhosts] = line_of(v);
-        cfg->hosts[cfg->nhosts++] = prep;
+        size_t j = 0;
+        while (j < cfg->nhosts && strcmp(cfg->hosts[j], t.name) != 0)
+            j++;
+        if (j < cfg->nhosts) {
+            failf(ld, v, item.data, "duplicate host %s (first at line %d)", t.name,
+                  ld->host_tmp[j].line);
+            free(t.name);
+            free(t.directory_domain);
+            continue;
+        }
+        ld->host_tmp[cfg->nhosts] = t;
+        cfg->hosts[cfg->nhosts++] = t.name;
     }
-    free(lines);
     canto_buf_free(&item);
+}
+
+/* Gives every host its settings: the top-level values, replaced by what
+ * its own mapping set. Then the cross-checks that need the whole file: a
+ * directory's domain must not be a host, nor another host's directory. */
+static void resolve_hosts(struct loader *ld)
+{
+    struct canto_config *cfg = ld->cfg;
+    struct canto_buf path = {0};
+
+    if (cfg->nhosts == 0)
+        return;
+    cfg->host_settings = canto_xcalloc(cfg->nhosts, sizeof *cfg->host_settings);
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        const struct host_tmp *t = &ld->host_tmp[i];
+        struct canto_host_config *hc = &cfg->host_settings[i];
+        hc->line = t->line;
+        hc->registration = cfg->registration;
+        if (t->allow >= 0)
+            hc->registration.allow = t->allow;
+        if (t->per_ip >= 0)
+            hc->registration.per_ip = (unsigned)t->per_ip;
+        if (t->period >= 0)
+            hc->registration.period = (unsigned)t->period;
+
+        canto_buf_reset(&path);
+        canto_buf_appendf(&path, "hosts[%zu]", t->index);
+        bool named = t->directory == 2;
+        if (named) {
+            hc->directory = canto_xstrdup(t->directory_domain);
+            canto_buf_append_str(&path, ".user_directory");
+        } else if (t->directory == 1 || (t->directory < 0 && cfg->user_directory)) {
+            struct canto_buf d = {0};
+            canto_buf_appendf(&d, "users.%s", cfg->hosts[i]);
+            hc->directory = canto_jid_prep_domain(d.data);
+            if (!hc->directory)
+                fail_line(ld, t->line, path.data,
+                          "the user directory's domain %s is not a valid domain name (set "
+                          "user_directory to a shorter one, or false)",
+                          d.data);
+            canto_buf_free(&d);
+        }
+        if (!hc->directory)
+            continue;
+        int line = named ? t->directory_line : t->line;
+        if (canto_config_has_host(cfg, hc->directory)) {
+            if (named)
+                fail_line(ld, line, path.data, "%s is one of the hosts (choose another domain)",
+                          hc->directory);
+            else
+                fail_line(ld, line, path.data,
+                          "the user directory's domain %s is one of the hosts (set "
+                          "user_directory to another domain, or false)",
+                          hc->directory);
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (cfg->host_settings[j].directory &&
+                strcmp(cfg->host_settings[j].directory, hc->directory) == 0) {
+                fail_line(ld, line, path.data,
+                          "%s is already the user directory of %s (line %d)", hc->directory,
+                          cfg->hosts[j], cfg->host_settings[j].line);
+                break;
+            }
+        }
+    }
+    canto_buf_free(&path);
+}
+
+/* The top-level registration and directory keys: every host's defaults. */
+static void on_allow_registration(struct loader *ld, const char *path, const yaml_node_t *key,
+                                  const yaml_node_t *value, void *target,
+                                  const struct key_spec *spec)
+{
+    bool b;
+    if (get_bool(ld, path, value, &b) == CANTO_OK)
+        ld->cfg->registration.allow = b;
+}
+
+static void on_registration_throttle(struct loader *ld, const char *path,
+                                     const yaml_node_t *key, const yaml_node_t *value,
+                                     void *target, const struct key_spec *spec)
+{
+    long v[2] = {-1, -1};
+    walk_mapping(ld, path, value, throttle_keys, CANTO_ARRAY_LEN(throttle_keys), v);
+    if (v[0] >= 0)
+        ld->cfg->registration.per_ip = (unsigned)v[0];
+    if (v[1] >= 0)
+        ld->cfg->registration.period = (unsigned)v[1];
+}
+
+static void on_user_directory(struct loader *ld, const char *path, const yaml_node_t *key,
+                              const yaml_node_t *value, void *target, const struct key_spec *spec)
+{
+    bool b;
+    if (parse_bool(value, &b) == CANTO_OK)
+        ld->cfg->user_directory = b;
+    else
+        failf(ld, value, path,
+              "must be true or false (a directory's own domain is set per host, in hosts:)");
 }
 
 static void on_data_dir(struct loader *ld, const char *path, const yaml_node_t *key,
@@ -772,6 +1019,9 @@ static const struct key_spec top_keys[] = {
     {"log", on_log, false, NULL},
     {"storage", on_storage, false, NULL},
     {"limits", on_limits, false, NULL},
+    {"allow_registration", on_allow_registration, false, NULL},
+    {"registration_throttle", on_registration_throttle, false, NULL},
+    {"user_directory", on_user_directory, false, NULL},
 };
 
 /* --- loading ------------------------------------------------------------------ */
@@ -785,6 +1035,9 @@ static void set_defaults(struct canto_config *cfg)
         set_limit(&cfg->limits, defs[i], defs[i]->def);
     cfg->storage_backend = canto_xstrdup("sqlite");
     cfg->log_level = CANTO_LOG_INFO;
+    cfg->registration = (struct canto_registration_config){.allow = false, .per_ip = 5,
+                                                            .period = 3600};
+    cfg->user_directory = true;
 }
 
 /* Reports libyaml's parse failure with the line it points at and, when
@@ -877,6 +1130,7 @@ int canto_config_load(const char *path, struct canto_config *cfg, struct canto_b
     set_defaults(cfg);
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     walk_mapping(&ld, "", root, top_keys, CANTO_ARRAY_LEN(top_keys), NULL);
+    resolve_hosts(&ld);
     if (cfg->nlisten > 0 && !ld.have_tls)
         fail_line(&ld, ld.listen_line, "tls", "required when listeners are configured");
 
@@ -886,6 +1140,9 @@ done:
     yaml_parser_delete(&parser);
     fclose(fp);
     free(ld.dir);
+    for (size_t i = 0; ld.host_tmp && i < cfg->nhosts; i++)
+        free(ld.host_tmp[i].directory_domain); /* the names now belong to cfg->hosts */
+    free(ld.host_tmp);
     flush_errors(&ld);
     if (ld.nerrors > 0) {
         canto_config_free(cfg);
@@ -899,9 +1156,13 @@ void canto_config_free(struct canto_config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
-    for (size_t i = 0; i < cfg->nhosts; i++)
+    for (size_t i = 0; i < cfg->nhosts; i++) {
         free(cfg->hosts[i]);
+        if (cfg->host_settings)
+            free(cfg->host_settings[i].directory);
+    }
     free(cfg->hosts);
+    free(cfg->host_settings);
     free(cfg->data_dir);
     free(cfg->storage_backend);
     for (size_t i = 0; i < cfg->ncerts; i++) {
@@ -914,6 +1175,16 @@ void canto_config_free(struct canto_config *cfg)
         free(cfg->listen[i].address);
     free(cfg->listen);
     memset(cfg, 0, sizeof *cfg);
+}
+
+const struct canto_host_config *canto_config_host(const struct canto_config *cfg,
+                                                  const char *host)
+{
+    for (size_t i = 0; cfg->host_settings && i < cfg->nhosts; i++) {
+        if (strcmp(cfg->hosts[i], host) == 0)
+            return &cfg->host_settings[i];
+    }
+    return NULL;
 }
 
 bool canto_config_has_host(const struct canto_config *cfg, const char *host)

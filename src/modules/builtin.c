@@ -18,6 +18,8 @@ extern const struct canto_module canto_mod_lastactivity;
 extern const struct canto_module canto_mod_offline;
 extern const struct canto_module canto_mod_vcard;
 extern const struct canto_module canto_mod_private;
+extern const struct canto_module canto_mod_register;
+extern const struct canto_module canto_mod_directory;
 
 const struct canto_module *const canto_builtin_modules[] = {
     &canto_mod_disco,
@@ -34,5 +36,7 @@ const struct canto_module *const canto_builtin_modules[] = {
     &canto_mod_offline,
     &canto_mod_vcard,
     &canto_mod_private,
+    &canto_mod_register,
+    &canto_mod_directory,
     NULL,
 };

@@ -201,6 +201,20 @@ static void check_defaults(const struct canto_config *cfg)
     CHECK_INT(cfg->limits.idle_timeout, 900);
     CHECK_INT(cfg->limits.c2s_rate, 65536);
     CHECK_INT(cfg->limits.send_queue, 4194304);
+    CHECK(!cfg->registration.allow);
+    CHECK_INT(cfg->registration.per_ip, 5);
+    CHECK_INT(cfg->registration.period, 3600);
+    CHECK(cfg->user_directory);
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        const struct canto_host_config *hc = canto_config_host(cfg, cfg->hosts[i]);
+        CHECK(hc == &cfg->host_settings[i]);
+        CHECK(!hc->registration.allow);
+        CHECK_INT(hc->registration.per_ip, 5);
+        CHECK_INT(hc->registration.period, 3600);
+        char want[300];
+        snprintf(want, sizeof want, "users.%s", cfg->hosts[i]);
+        CHECK_STR(hc->directory, want);
+    }
 }
 
 static void test_minimal(void)
@@ -539,6 +553,124 @@ static void test_many_errors(void)
     free(missing);
 }
 
+/* In-band registration and the user directory: top-level defaults, hosts
+ * given as mappings that override them (in any order in the file), and the
+ * checks that need every host. */
+static void test_registration_and_directory(void)
+{
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    int rc = load("canto.yaml",
+                  "hosts:\n"
+                  "  - example.test\n"
+                  "  - name: Other.Test\n"
+                  "    allow_registration: false\n"
+                  "    registration_throttle: { period: 60 }\n"
+                  "    user_directory: Search.Other.Test\n"
+                  "  - { name: third.test, user_directory: false, allow_registration: true }\n"
+                  "data_dir: data\n"
+                  "allow_registration: true\n"
+                  "registration_throttle: { per_ip: 3, period: \"86400\" }\n",
+                  &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc == CANTO_OK) {
+        CHECK_INT(cfg.nhosts, 3);
+        CHECK_STR(cfg.hosts[1], "other.test");
+        CHECK(cfg.registration.allow);
+        CHECK_INT(cfg.registration.per_ip, 3);
+        CHECK_INT(cfg.registration.period, 86400);
+        CHECK(cfg.user_directory);
+        const struct canto_host_config *h = cfg.host_settings;
+        CHECK(h[0].registration.allow);
+        CHECK_INT(h[0].registration.per_ip, 3);
+        CHECK_INT(h[0].registration.period, 86400);
+        CHECK_STR(h[0].directory, "users.example.test");
+        CHECK_INT(h[0].line, 2);
+        CHECK(!h[1].registration.allow);
+        CHECK_INT(h[1].registration.per_ip, 3);
+        CHECK_INT(h[1].registration.period, 60);
+        CHECK_STR(h[1].directory, "search.other.test");
+        CHECK_INT(h[1].line, 3);
+        CHECK(h[2].registration.allow);
+        CHECK(h[2].directory == NULL);
+        CHECK_INT(h[2].line, 7);
+        CHECK(canto_config_host(&cfg, "other.test") == &h[1]);
+        CHECK(canto_config_host(&cfg, "Other.Test") == NULL); /* names are prepared */
+        CHECK(canto_config_host(&cfg, "search.other.test") == NULL);
+        canto_config_free(&cfg);
+        CHECK(is_zeroed(&cfg));
+    }
+
+    /* directories off by default, on for one host */
+    rc = load("canto.yaml",
+              "hosts: [a.test, { name: b.test, user_directory: true }]\n"
+              "data_dir: data\n"
+              "user_directory: false\n",
+              &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc == CANTO_OK) {
+        CHECK(!cfg.user_directory);
+        CHECK(cfg.host_settings[0].directory == NULL);
+        CHECK_STR(cfg.host_settings[1].directory, "users.b.test");
+        canto_config_free(&cfg);
+    }
+    canto_buf_free(&err);
+
+    /* types and ranges at the top level */
+    CHECK_BASE_ERRORS("allow_registration: yes\n",
+                      "4: allow_registration: must be true or false");
+    CHECK_BASE_ERRORS("registration_throttle:\n"
+                      "  per_ip: 0\n"
+                      "  period: forever\n"
+                      "  burst: 2\n",
+                      "5: registration_throttle.per_ip: must be an integer between 1 and 1000000",
+                      "6: registration_throttle.period: must be an integer between 1 and 31536000",
+                      "7: registration_throttle.burst: unknown key");
+    CHECK_BASE_ERRORS("registration_throttle: 5\n", "4: registration_throttle: must be a mapping");
+    CHECK_BASE_ERRORS("user_directory: users.example.test\n",
+                      "4: user_directory: must be true or false (a directory's own domain is "
+                      "set per host, in hosts:)");
+
+    /* host mappings */
+    CHECK_ERRORS("hosts:\n"
+                 "  - { allow_registration: true }\n"
+                 "  - name: b.test\n"
+                 "    allow_registration: maybe\n"
+                 "    colour: blue\n"
+                 "    registration_throttle: { per_ip: -1 }\n"
+                 "  - [c.test]\n"
+                 "  - { name: d.test, user_directory: [x] }\n"
+                 "  - { name: e.test, user_directory: \"bad name\" }\n"
+                 "  - { name: B.test }\n"
+                 "data_dir: data\n",
+                 "2: hosts[0].name: required key is missing",
+                 "4: hosts[1].allow_registration: must be true or false",
+                 "5: hosts[1].colour: unknown key",
+                 "6: hosts[1].registration_throttle.per_ip: must be an integer between 1 and "
+                 "1000000",
+                 "7: hosts[2]: must be a host name or a mapping with a name",
+                 "8: hosts[3].user_directory: must be true, false or a domain name",
+                 "9: hosts[4].user_directory: invalid domain name \"bad name\"",
+                 "10: hosts[5]: duplicate host b.test (first at line 3)");
+
+    /* a directory's domain is neither a host nor another host's directory */
+    CHECK_ERRORS("hosts:\n"
+                 "  - example.test\n"
+                 "  - users.example.test\n"
+                 "  - { name: b.test, user_directory: example.test }\n"
+                 "  - { name: c.test, user_directory: dir.test }\n"
+                 "  - { name: d.test, user_directory: Dir.Test }\n"
+                 "data_dir: data\n",
+                 "2: hosts[0]: the user directory's domain users.example.test is one of the "
+                 "hosts (set user_directory to another domain, or false)",
+                 "4: hosts[2].user_directory: example.test is one of the hosts (choose another "
+                 "domain)",
+                 "6: hosts[4].user_directory: dir.test is already the user directory of c.test "
+                 "(line 5)");
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     return remove(path);
@@ -566,6 +698,7 @@ int main(void)
     test_syntax_errors();
     test_relative_paths();
     test_many_errors();
+    test_registration_and_directory();
 
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return CHECK_DONE();
