@@ -56,6 +56,10 @@ enum canto_hook {
      * bound: no JID; it has a host and ops). Handled = answered through
      * ev->session->ops->send. Used by in-band registration. */
     CANTO_HOOK_PREAUTH_IQ,
+    /* A local account was deleted (ev->to: its bare JID); its sessions are
+     * still bound. Notification: what it had with others is undone (its
+     * contacts are told the subscriptions are over). */
+    CANTO_HOOK_ACCOUNT_REMOVED,
     CANTO_HOOK_COUNT
 };
 

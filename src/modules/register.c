@@ -533,6 +533,12 @@ static void account_deleted(void *ud, int rc)
     if (rc == CANTO_OK || rc == CANTO_NOTFOUND) {
         canto_info("%s: account removed in-band", r->bare);
         reply(r->mi, NULL, canto_iq_result(r->iq));
+        struct canto_jid bare;
+        if (canto_jid_parse_str(&bare, r->bare) == CANTO_OK) {
+            struct canto_hook_event ev = {.to = &bare};
+            canto_hook_notify(r->mi->host, CANTO_HOOK_ACCOUNT_REMOVED, &ev);
+            canto_jid_free(&bare);
+        }
         close_sessions(srv, r->bare);
     } else {
         canto_warn("%s: cannot remove the account: %s", r->bare, canto_rc_str(rc));

@@ -342,7 +342,33 @@ static int presence_in(struct canto_module_inst *mi, struct canto_hook_event *ev
     return CANTO_OK;
 }
 
+/* The account is gone (XEP-0077 3.2): every contact learns that both
+ * directions of the subscription are over, and the roster in memory is
+ * emptied so that nothing more is sent on its behalf. */
+static int account_removed(struct canto_module_inst *mi, struct canto_hook_event *ev)
+{
+    struct contacts *c = contacts_find(mi->host, ev->to->bare);
+    if (!c)
+        return CANTO_DECLINED;
+    size_t n = 0;
+    void **items = canto_hashmap_values(&c->items, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct roster_item *it = items[i];
+        if (sub_to(it->sub) || it->ask)
+            send_sub(mi->host->server, "unsubscribe", c->bare, it->jid, NULL);
+        if (sub_from(it->sub))
+            presence_send_unavailable(mi->host->server, c->bare, it->jid);
+        if (sub_from(it->sub) || it->pending_in)
+            send_sub(mi->host->server, "unsubscribed", c->bare, it->jid, NULL);
+        contacts_item_remove(c, it->jid);
+    }
+    free(items);
+    c->exists = false;
+    return CANTO_DECLINED;
+}
+
 static const struct canto_hook_reg subscription_hooks[] = {
+    {CANTO_HOOK_ACCOUNT_REMOVED, 0, account_removed},
     {CANTO_HOOK_PRESENCE_OUT, 100, presence_out},
     {CANTO_HOOK_PRESENCE_IN, 100, presence_in},
     {0},

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from clients import (IqError, LoginFailed, client_for, close_all, login,  # noqa: E402
-                     login_fails, xml_of)
+                     login_fails, login_im, subscribe_and_approve, wait_presence,
+                     wait_push, xml_of)
 from rawxmpp import (NS_CLIENT, NS_STANZAS, NS_STREAM, NS_STREAMS, Client,  # noqa: E402
                      StanzaError, condition, q, tostring)
 from rawxmpp import login as raw_login  # noqa: E402
@@ -386,6 +387,28 @@ async def test_account_removal_closes_sessions_and_deletes_data(server):
         assert left == [], [xml_of(m) for m in left]
     finally:
         await c.close()
+
+
+async def test_removal_ends_the_contacts_subscriptions(server):
+    """XEP-0077 3.2: removing an account cancels its subscriptions; the
+    contact sees it go offline, gets unsubscribe and unsubscribed, and its
+    roster item falls to subscription 'none'."""
+    alice, bob = server.account("alice"), server.account("bob")
+    ca = await login_im(server, alice, "desk")
+    cb = await login_im(server, bob, "work")
+    try:
+        await subscribe_and_approve(ca, cb)
+        await subscribe_and_approve(cb, ca)
+        await wait_presence(cb, ca.boundjid.full)
+        ca.register_plugin("xep_0077")
+        await ca["xep_0077"].cancel_registration()
+        await ca.wait_closed()
+        await wait_presence(cb, ca.boundjid.full, "unavailable")
+        for kind in ("unsubscribe", "unsubscribed"):
+            await wait_presence(cb, alice.jid, kind)
+        await wait_push(cb, alice.jid, subscription="none")
+    finally:
+        await close_all(ca, cb)
 
 
 async def test_removal_with_slixmpp(server):
