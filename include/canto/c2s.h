@@ -6,11 +6,13 @@
 #ifndef CANTO_C2S_H
 #define CANTO_C2S_H
 
+#include "canto/module.h"
+
 struct canto_server;
 struct canto_listener;
 
-/* The XEPs the stream layer itself implements (NULL-terminated). */
-extern const char *const canto_c2s_xeps[];
+/* The XEPs the stream layer itself implements ({0}-terminated). */
+extern const struct canto_xep canto_c2s_xeps[];
 
 /* Accept one pending connection on listener l. */
 void canto_c2s_accept(struct canto_listener *l);

@@ -102,9 +102,16 @@ struct canto_iq_reg {
     unsigned scope;   /* CANTO_IQ_* bits; 0 means CANTO_IQ_SERVER */
 };
 
+/* One XEP a module implements, for the DOAP file (XEP-0453) and the
+ * human page generated from it (docs/xeps.md). */
+struct canto_xep {
+    const char *id;   /* "XEP-0199" */
+    const char *note; /* "Title: what is supported, and how", for users */
+};
+
 struct canto_module {
     const char *name;
-    const char *const *xeps;           /* "XEP-0199" ...; NULL-terminated, may be NULL */
+    const struct canto_xep *xeps;      /* what it implements; {0}-terminated, may be NULL */
     const char *const *features;       /* disco#info features; NULL-terminated, may be NULL */
     const struct canto_iq_reg *iqs;    /* terminated by a zeroed entry; may be NULL */
     const struct canto_hook_reg *hooks;/* terminated by a zeroed fn; may be NULL */

@@ -306,7 +306,10 @@ static int iq_set(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const blocking_features[] = {NS_BLOCKING, NULL};
-static const char *const blocking_xeps[] = {"XEP-0191", NULL};
+static const struct canto_xep blocking_xeps[] = {
+    {"XEP-0191", "Blocking Command: block, unblock, unblock all, pushes to every resource that read the list; blocked JIDs get no presence, their messages and iqs are refused"},
+    {0},
+};
 static const struct canto_iq_reg blocking_iqs[] = {
     {"get", NS_BLOCKING, iq_get, CANTO_IQ_ACCOUNT},
     {"set", NS_BLOCKING, iq_set, CANTO_IQ_ACCOUNT},

@@ -550,7 +550,10 @@ static int directory_start(struct canto_module_inst *mi)
     return CANTO_OK;
 }
 
-static const char *const directory_xeps[] = {"XEP-0055", NULL};
+static const struct canto_xep directory_xeps[] = {
+    {"XEP-0055", "Jabber Search: the user directory on users.<host>; users opt in with an entry (nick, first, last, email) and anyone on the host searches it (legacy fields or data form)"},
+    {0},
+};
 
 const struct canto_module canto_mod_directory = {
     .name = "directory",

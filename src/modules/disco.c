@@ -97,7 +97,11 @@ static int disco_items(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const disco_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS, NULL};
-static const char *const disco_xeps[] = {"XEP-0030", "XEP-0115", NULL};
+static const struct canto_xep disco_xeps[] = {
+    {"XEP-0030", "Service Discovery: server identity and features from the loaded modules, account identity, the host's services as items"},
+    {"XEP-0115", "Entity Capabilities: the server's caps hash in the stream features"},
+    {0},
+};
 static const struct canto_iq_reg disco_iqs[] = {
     {"get", NS_DISCO_INFO, disco_info, CANTO_IQ_SERVER},
     {"get", NS_DISCO_ITEMS, disco_items, CANTO_IQ_SERVER},

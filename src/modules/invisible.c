@@ -83,7 +83,10 @@ static int invisible_iq(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const invisible_features[] = {NS_INVISIBLE, NS_INVISIBLE_0, NULL};
-static const char *const invisible_xeps[] = {"XEP-0186", NULL};
+static const struct canto_xep invisible_xeps[] = {
+    {"XEP-0186", "Invisible Command: per session, urn:xmpp:invisible:1 (and :0), with the probe attribute"},
+    {0},
+};
 static const struct canto_iq_reg invisible_iqs[] = {
     {"set", NS_INVISIBLE, invisible_iq, CANTO_IQ_ACCOUNT},
     {"set", NS_INVISIBLE_0, invisible_iq, CANTO_IQ_ACCOUNT},

@@ -191,7 +191,10 @@ static void last_stop(struct canto_module_inst *mi)
 }
 
 static const char *const last_features[] = {NS_LAST, NULL};
-static const char *const last_xeps[] = {"XEP-0012", NULL};
+static const struct canto_xep last_xeps[] = {
+    {"XEP-0012", "Last Activity: server uptime; an account's last logout and status, for its subscribers only"},
+    {0},
+};
 static const struct canto_iq_reg last_iqs[] = {
     {"get", NS_LAST, server_last, CANTO_IQ_SERVER},
     {"get", NS_LAST, account_last, CANTO_IQ_ACCOUNT},

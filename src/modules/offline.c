@@ -116,7 +116,11 @@ static int deliver_stored(struct canto_module_inst *mi, struct canto_hook_event 
 }
 
 static const char *const offline_features[] = {"msgoffline", NULL};
-static const char *const offline_xeps[] = {"XEP-0160", "XEP-0203", NULL};
+static const struct canto_xep offline_xeps[] = {
+    {"XEP-0160", "Best Practices for Handling Offline Messages: stored per account (limit configurable) and delivered at the next available presence"},
+    {"XEP-0203", "Delayed Delivery: stamps on stored messages"},
+    {0},
+};
 static const struct canto_hook_reg offline_hooks[] = {
     {CANTO_HOOK_MESSAGE_OFFLINE, 0, store},
     {CANTO_HOOK_SESSION_AVAILABLE, 0, deliver_stored},

@@ -37,7 +37,10 @@ static int ping(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const ping_features[] = {"urn:xmpp:ping", NULL};
-static const char *const ping_xeps[] = {"XEP-0199", NULL};
+static const struct canto_xep ping_xeps[] = {
+    {"XEP-0199", "XMPP Ping: answered once what the client sent before it is durable"},
+    {0},
+};
 static const struct canto_iq_reg ping_iqs[] = {
     {"get", "urn:xmpp:ping", ping, CANTO_IQ_SERVER},
     {0},

@@ -380,7 +380,11 @@ static void private_stop(struct canto_module_inst *mi)
 }
 
 static const char *const private_features[] = {NS_PRIVATE, NULL};
-static const char *const private_xeps[] = {"XEP-0049", "XEP-0048", NULL};
+static const struct canto_xep private_xeps[] = {
+    {"XEP-0049", "Private XML Storage: per account, owner only, size and count limits"},
+    {"XEP-0048", "Bookmarks: legacy bookmarks kept in private storage"},
+    {0},
+};
 static const struct canto_iq_reg private_iqs[] = {
     {"get", NS_PRIVATE, private_get, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},
     {"set", NS_PRIVATE, private_set, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},

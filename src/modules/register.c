@@ -686,7 +686,10 @@ static void register_stop(struct canto_module_inst *mi)
 }
 
 static const char *const register_disco_features[] = {NS_REGISTER, NULL};
-static const char *const register_xeps[] = {"XEP-0077", NULL};
+static const struct canto_xep register_xeps[] = {
+    {"XEP-0077", "In-Band Registration: off by default, per host, throttled per address; password change and account removal"},
+    {0},
+};
 static const struct canto_iq_reg register_iqs[] = {
     {"get", NS_REGISTER, account_get, CANTO_IQ_SERVER | CANTO_IQ_ACCOUNT},
     {"set", NS_REGISTER, account_set, CANTO_IQ_SERVER | CANTO_IQ_ACCOUNT},

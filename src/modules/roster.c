@@ -338,7 +338,10 @@ static void stream_features(struct canto_module_inst *mi, struct canto_session *
                                   "<sub xmlns='urn:xmpp:features:pre-approval'/>");
 }
 
-static const char *const roster_xeps[] = {"XEP-0237", NULL};
+static const struct canto_xep roster_xeps[] = {
+    {"XEP-0237", "Roster Versioning: an up-to-date client gets an empty result and then pushes"},
+    {0},
+};
 static const struct canto_iq_reg roster_iqs[] = {
     {"get", NS_ROSTER, iq_get, CANTO_IQ_ACCOUNT},
     {"set", NS_ROSTER, iq_set, CANTO_IQ_ACCOUNT},

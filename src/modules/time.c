@@ -33,7 +33,10 @@ static int entity_time(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const time_features[] = {NS_TIME, NULL};
-static const char *const time_xeps[] = {"XEP-0202", NULL};
+static const struct canto_xep time_xeps[] = {
+    {"XEP-0202", "Entity Time"},
+    {0},
+};
 static const struct canto_iq_reg time_iqs[] = {
     {"get", NS_TIME, entity_time, CANTO_IQ_SERVER},
     {0},

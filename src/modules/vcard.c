@@ -563,7 +563,11 @@ static void vcard_stop(struct canto_module_inst *mi)
 }
 
 static const char *const vcard_features[] = {NS_VCARD, NULL};
-static const char *const vcard_xeps[] = {"XEP-0054", "XEP-0153", NULL};
+static const struct canto_xep vcard_xeps[] = {
+    {"XEP-0054", "vcard-temp: anyone reads an account's vCard, only the owner writes it (128 KiB limit)"},
+    {"XEP-0153", "vCard-Based Avatars: the photo hash added to every available presence"},
+    {0},
+};
 static const struct canto_iq_reg vcard_iqs[] = {
     {"get", NS_VCARD, vcard_get, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},
     {"set", NS_VCARD, vcard_set, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},

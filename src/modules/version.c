@@ -33,7 +33,10 @@ static int version(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const version_features[] = {NS_VERSION, NULL};
-static const char *const version_xeps[] = {"XEP-0092", NULL};
+static const struct canto_xep version_xeps[] = {
+    {"XEP-0092", "Software Version"},
+    {0},
+};
 static const struct canto_iq_reg version_iqs[] = {
     {"get", NS_VERSION, version, CANTO_IQ_SERVER},
     {0},

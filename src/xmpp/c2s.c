@@ -19,10 +19,10 @@
 #include "canto/stanza.h"
 #include "xmpp/c2s_internal.h"
 
-const char *const canto_c2s_xeps[] = {
-    "XEP-0368", /* direct TLS */
-    "XEP-0440", /* SASL channel-binding type capability */
-    NULL,
+const struct canto_xep canto_c2s_xeps[] = {
+    {"XEP-0368", "Direct TLS: c2s on a TLS port with ALPN xmpp-client"},
+    {"XEP-0440", "SASL channel-binding type capability: the bindings offered are announced with the mechanisms"},
+    {0},
 };
 
 static void c2s_free(struct canto_c2s *c)

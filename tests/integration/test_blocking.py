@@ -157,10 +157,14 @@ async def test_blocked_contact_cannot_reach_the_user(server):
         await settle(c1, a2)
         assert _bodies(a2) == [], _bodies(a2)
         assert presences_from(a2, bob.jid) == [], _describe(presences_from(a2, bob.jid))
-        # Unblocked: Bob gets through again.
+        # Unblocked: Bob gets through again, but what was dropped stays
+        # dropped (his subscription request is not delivered now).
         await unblock(a2, bob.jid)
         b1.send_message(mto=alice.jid, mbody="finally", mtype="chat")
         await a2.message_box.wait(lambda m: m["body"] == "finally")
+        await settle(c1, a2)
+        got = presences_from(a2, bob.jid)
+        assert got == [], f"a dropped request came back: {_describe(got)}"
     finally:
         await close_all(a1, b1, c1, a2)
 

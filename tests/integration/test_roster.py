@@ -275,6 +275,55 @@ async def test_versioning_unknown_version_gets_complete_roster(server):
         await c.close()
 
 
+async def test_subscription_changes_move_the_version(server):
+    """The version covers the whole roster, subscription states included:
+    when Bob approves Alice, her push carries a new version, and a device
+    that cached the old one learns the new state."""
+    alice, bob = server.account("alice"), server.account("bob")
+    desk = await login_im(server, alice, "desk")
+    b1 = await login_im(server, bob, "work")
+    laptop = None
+    try:
+        await roster_set(desk, bob.jid, name="Bob")
+        await wait_push(desk, bob.jid, name="Bob")
+        old = await roster_get(desk, ver="")
+        desk.send_presence(pto=bob.jid, ptype="subscribe")
+        await b1.presence_box.wait(lambda p: p.xml.get("type") == "subscribe")
+        b1.send_presence(pto=alice.jid, ptype="subscribed")
+        _, ver = await wait_push(desk, bob.jid, subscription="to", ask=None)
+        assert ver is not None and ver != old.ver, (old.ver, ver)
+        laptop = await login_im(server, alice, "laptop", roster=False)
+        res = await roster_get(laptop, ver=old.ver)
+        if res is not None:
+            item = res.items[bob.jid]
+        else:
+            item, _ = await wait_push(laptop, bob.jid, subscription="to")
+        assert item["subscription"] == "to" and item["name"] == "Bob", item
+    finally:
+        await close_all(desk, b1, laptop)
+
+
+async def test_jids_are_compared_in_canonical_form(server):
+    """RFC 7622: BOB@LOCALHOST and bob@localhost are the same contact; the
+    roster holds the canonical form."""
+    a = server.account("alice")
+    user = f"bob-{_uid()}"
+    canonical = f"{user}@{server.host}"
+    c = await login_im(server, a, "desk")
+    try:
+        await roster_set(c, f"{user.upper()}@{server.host.upper()}", name="Shouting")
+        await wait_push(c, canonical, name="Shouting")
+        await roster_set(c, f"{user.capitalize()}@{server.host}", name="Bob")
+        await wait_push(c, canonical, name="Bob")
+        items = await _roster_is(c, [canonical])
+        assert items[canonical]["name"] == "Bob", items
+        await roster_remove(c, canonical.upper())
+        await wait_push(c, canonical, subscription="remove")
+        await _roster_is(c, [])
+    finally:
+        await c.close()
+
+
 # ---------------------------------------------------------------------------
 # Refused roster sets (RFC 6121 2.3.3, 2.4.3; RFC 6120 8.3.3)
 

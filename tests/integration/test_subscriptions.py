@@ -22,8 +22,9 @@ import uuid
 
 import harness
 from clients import (clear_boxes, close_all, from_account, login_im, ptype,
-                     presences_from, roster_get, roster_remove, settle,
-                     subscribe_and_approve, wait_presence, wait_push, xml_of)
+                     presences_from, push_of, pushes_about, roster_get,
+                     roster_remove, settle, subscribe_and_approve,
+                     wait_presence, wait_push, xml_of)
 
 NONE = ("none", None)       # RFC 6121 2.1.2.5: an absent subscription means none
 
@@ -35,6 +36,12 @@ def _uid():
 def _requests_from(client, bare):
     return [p for p in client.presence_box.matching()
             if ptype(p) == "subscribe" and from_account(p, bare)]
+
+
+def pushes_to(client, jid, subscription):
+    """Roster pushes on `client` that gave `jid` this subscription."""
+    return [iq for iq in pushes_about(client, jid)
+            if push_of(iq, client.boundjid.bare)[1]["subscription"] == subscription]
 
 
 def _available_from(client, bare):
@@ -309,15 +316,19 @@ async def test_request_to_offline_contact_waits_for_each_login(server):
     try:
         a1.send_presence(pto=bob.jid, ptype="subscribe")
         await wait_push(a1, bob.jid, subscription=NONE, ask="subscribe")
+        a1.send_presence(pto=bob.jid, ptype="subscribe")     # she insists
         await a1.sync()
         # Connected but not available yet: not asked.
         quiet = await login_im(server, bob, "phone", presence=False)
         bobs.append(quiet)
         await settle(a1, quiet)
         assert _requests_from(quiet, alice.jid) == [], _describe(_requests_from(quiet, alice.jid))
-        # Available: asked.
+        # Available: asked, once.
         quiet.send_presence()
         await wait_presence(quiet, alice.jid, "subscribe")
+        await settle(a1, quiet)
+        assert _requests_from(quiet, alice.jid) == [], \
+            f"asked twice: {_describe(_requests_from(quiet, alice.jid))}"
         await quiet.close()
         # Bob ignored it; next login he is asked again, and again.
         for resource in ("desk", "tablet"):
@@ -364,6 +375,68 @@ async def test_approval_while_the_requester_is_offline(server):
         assert p["status"] == "here", xml_of(p)
     finally:
         await close_all(a1, b1, a2)
+
+
+async def test_withdrawn_request_is_not_delivered_later(server):
+    """Alice asks Bob, who is offline, then changes her mind (unsubscribe
+    while the request is pending: RFC 6121 3.3 and Appendix A, "None +
+    Pending Out" becomes "None"). Bob is not asked when he logs in."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a1 = await login_im(server, alice, "desk")
+    b1 = None
+    try:
+        a1.send_presence(pto=bob.jid, ptype="subscribe")
+        await wait_push(a1, bob.jid, ask="subscribe")
+        a1.send_presence(pto=bob.jid, ptype="unsubscribe")
+        await wait_push(a1, bob.jid, subscription=NONE, ask=None)
+        await a1.sync()
+        b1 = await login_im(server, bob, "work")
+        await settle(a1, b1)
+        assert _requests_from(b1, alice.jid) == [], _describe(_requests_from(b1, alice.jid))
+    finally:
+        await close_all(a1, b1)
+
+
+async def test_preapproval_can_be_withdrawn(server):
+    """RFC 6121 4.7.2.1: 'unsubscribed' also cancels a pre-approval; Alice's
+    later request is then put to Carol as usual."""
+    alice, carol = server.account("alice"), server.account("carol")
+    a1 = await login_im(server, alice, "desk")
+    c1 = await login_im(server, carol, "home")
+    try:
+        c1.send_presence(pto=alice.jid, ptype="subscribed")
+        await wait_push(c1, alice.jid, approved="true")
+        c1.send_presence(pto=alice.jid, ptype="unsubscribed")
+        await wait_push(c1, alice.jid, approved=None)
+        clear_boxes(a1, c1)
+        a1.send_presence(pto=carol.jid, ptype="subscribe")
+        await wait_presence(c1, alice.jid, "subscribe")
+        await settle(c1, a1)
+        assert pushes_to(a1, carol.jid, "to") == [], "approved without Carol"
+    finally:
+        await close_all(a1, c1)
+
+
+async def test_request_to_a_full_jid_is_for_the_account(server):
+    """RFC 6121 3.1.2 and 3.1.3: subscriptions are between bare JIDs; a
+    request addressed to one of Bob's resources is treated as addressed to
+    Bob, and an approval sent to one of Alice's resources counts for her."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a1 = await login_im(server, alice, "desk")
+    b1 = await login_im(server, bob, "work")
+    b2 = await login_im(server, bob, "mobile")
+    try:
+        a1.send_presence(pto=b1.boundjid.full, ptype="subscribe")
+        await wait_push(a1, bob.jid, subscription=NONE, ask="subscribe")
+        for c in (b1, b2):
+            await wait_presence(c, alice.jid, "subscribe")
+        b2.send_presence(pto=a1.boundjid.full, ptype="subscribed")
+        await wait_push(a1, bob.jid, subscription="to", ask=None)
+        await wait_presence(a1, bob.jid, "subscribed")
+        for c in (b1, b2):
+            await wait_push(c, alice.jid, subscription="from")
+    finally:
+        await close_all(a1, b1, b2)
 
 
 async def test_repeated_request_is_answered_by_the_server(server):
