@@ -229,10 +229,8 @@ static int presence_out(struct canto_module_inst *mi, struct canto_hook_event *e
 static void inbound_subscribe(struct canto_server *srv, struct contacts *c, const char *from,
                               struct canto_stanza *st)
 {
-    if (!c->exists) {
-        send_sub(srv, "unsubscribed", c->bare, from, NULL);
-        return;
-    }
+    if (!c->exists)
+        return; /* no such user: ignored (RFC 6121 8.5.1) */
     struct roster_item *it = contacts_item(c, from);
     if (it && sub_from(it->sub)) {
         /* Already subscribed: the user need not be asked (RFC 6121 3.1.3). */
