@@ -218,6 +218,29 @@ async def test_contact_cancels_the_subscription(server):
         await close_all(a1, a2, b1, b2)
 
 
+async def test_cancellation_while_the_user_is_offline(server):
+    """RFC 6121 3.2.3: the user's roster changes even when she has no
+    session; at her next login she no longer sees Bob."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a1 = await login_im(server, alice, "desk")
+    b1 = await login_im(server, bob, "work", status="busy")
+    a2 = None
+    try:
+        await subscribe_and_approve(a1, b1)
+        await a1.close()
+        b1.send_presence(pto=alice.jid, ptype="unsubscribed")
+        await wait_push(b1, alice.jid, subscription=NONE)
+        await b1.sync()
+        a2 = await login_im(server, alice, "laptop")
+        item = a2.initial_roster.items.get(bob.jid)
+        assert item is not None and item["subscription"] in NONE, a2.initial_roster
+        await settle(b1, a2)
+        got = _available_from(a2, bob.jid)
+        assert got == [], f"Bob's presence after he cancelled: {_describe(got)}"
+    finally:
+        await close_all(a1, b1, a2)
+
+
 async def test_user_unsubscribes(server):
     """RFC 6121 3.3: Alice stops following Bob; Bob still follows her."""
     alice, bob = server.account("alice"), server.account("bob")
