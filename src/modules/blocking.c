@@ -252,57 +252,18 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
     }
 }
 
-struct iq_req {
-    struct canto_module_inst *mi;
-    struct canto_stanza *iq;
-    bool set;
-};
-
-static void with_contacts(struct contacts *c, void *ud)
-{
-    struct iq_req *r = ud;
-    if (!c)
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
-    else if (r->set)
-        blocklist_set(r->mi, r->iq, c);
-    else
-        blocklist_get(r->mi, r->iq, c);
-    canto_stanza_unref(r->iq);
-    free(r);
-}
-
-static int blocking_iq(struct canto_module_inst *mi, struct canto_stanza *iq, bool set)
-{
-    struct canto_jid account;
-    if (canto_iq_account(iq, &account) != CANTO_OK) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
-        return CANTO_OK;
-    }
-    if (!canto_iq_from_owner(iq, &account) || strcmp(account.domain, mi->host->name) != 0) {
-        canto_route_error(mi->host->server, iq, "auth", "forbidden", NULL);
-        canto_jid_free(&account);
-        return CANTO_OK;
-    }
-    if (!set && strcmp(canto_xml_first_element(iq->root)->name, "blocklist") != 0) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
-        canto_jid_free(&account);
-        return CANTO_OK;
-    }
-    struct iq_req *r = canto_xmalloc(sizeof(*r));
-    *r = (struct iq_req){mi, canto_stanza_ref(iq), set};
-    contacts_with(mi->host, account.local, with_contacts, r);
-    canto_jid_free(&account);
-    return CANTO_OK;
-}
-
 static int iq_get(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
-    return blocking_iq(mi, iq, false);
+    if (strcmp(canto_xml_first_element(iq->root)->name, "blocklist") != 0) {
+        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
+        return CANTO_OK;
+    }
+    return contacts_owner_iq(mi, iq, blocklist_get);
 }
 
 static int iq_set(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
-    return blocking_iq(mi, iq, true);
+    return contacts_owner_iq(mi, iq, blocklist_set);
 }
 
 static const char *const blocking_features[] = {NS_BLOCKING, NULL};

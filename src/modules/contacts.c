@@ -106,25 +106,37 @@ bool roster_item_empty(const struct roster_item *it)
 
 static const char *const sub_names[] = {"none", "to", "from", "both"};
 
+void roster_item_to_xml(struct canto_stanza *st, struct canto_xml_node *query,
+                        const struct roster_item *it, bool removed)
+{
+    struct canto_xml_node *n = canto_xml_add_child(st, query, "item", NULL);
+    canto_xml_set_attr(st, n, "jid", it->jid);
+    if (removed) {
+        canto_xml_set_attr(st, n, "subscription", "remove");
+        return;
+    }
+    if (it->name)
+        canto_xml_set_attr(st, n, "name", it->name);
+    canto_xml_set_attr(st, n, "subscription", sub_names[it->sub]);
+    if (it->ask)
+        canto_xml_set_attr(st, n, "ask", "subscribe");
+    if (it->approved)
+        canto_xml_set_attr(st, n, "approved", "true");
+    for (size_t i = 0; i < it->ngroups; i++) {
+        struct canto_xml_node *g = canto_xml_add_child(st, n, "group", NULL);
+        canto_xml_add_text(st, g, it->groups[i], strlen(it->groups[i]));
+    }
+}
+
+/* Stored form: the client's view plus what only the server knows. */
 static void item_serialize(const struct roster_item *it, struct canto_buf *out)
 {
-    struct canto_stanza *st = canto_stanza_new_root("item", NS_ROSTER);
-    struct canto_xml_node *r = st->root;
-    canto_xml_set_attr(st, r, "jid", it->jid);
-    if (it->name)
-        canto_xml_set_attr(st, r, "name", it->name);
-    canto_xml_set_attr(st, r, "subscription", sub_names[it->sub]);
-    if (it->ask)
-        canto_xml_set_attr(st, r, "ask", "subscribe");
-    if (it->approved)
-        canto_xml_set_attr(st, r, "approved", "true");
+    struct canto_stanza *st = canto_stanza_new_root("query", NS_ROSTER);
+    roster_item_to_xml(st, st->root, it, false);
+    struct canto_xml_node *r = canto_xml_first_element(st->root);
     if (it->pending_in)
         canto_xml_set_attr(st, r, "pending", "true");
     canto_xml_set_attr(st, r, "listed", it->listed ? "true" : "false");
-    for (size_t i = 0; i < it->ngroups; i++) {
-        struct canto_xml_node *g = canto_xml_add_child(st, r, "group", NS_ROSTER);
-        canto_xml_add_text(st, g, it->groups[i], strlen(it->groups[i]));
-    }
     canto_xml_serialize(r, CANTO_NS_CLIENT, out);
     canto_stanza_unref(st);
 }
@@ -414,6 +426,42 @@ void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, v
     *c->waiting_tail = w;
     c->waiting_tail = &w->next;
     contacts_ref(c);
+}
+
+struct owner_iq {
+    struct canto_module_inst *mi;
+    struct canto_stanza *iq;
+    contacts_iq_fn fn;
+};
+
+static void owner_iq_loaded(struct contacts *c, void *ud)
+{
+    struct owner_iq *r = ud;
+    if (c)
+        r->fn(r->mi, r->iq, c);
+    else
+        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
+    canto_stanza_unref(r->iq);
+    free(r);
+}
+
+int contacts_owner_iq(struct canto_module_inst *mi, struct canto_stanza *iq, contacts_iq_fn fn)
+{
+    struct canto_jid account;
+    if (canto_iq_account(iq, &account) != CANTO_OK) {
+        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
+        return CANTO_OK;
+    }
+    if (!canto_iq_from_owner(iq, &account) || strcmp(account.domain, mi->host->name) != 0) {
+        canto_route_error(mi->host->server, iq, "auth", "forbidden", NULL);
+        canto_jid_free(&account);
+        return CANTO_OK;
+    }
+    struct owner_iq *r = canto_xmalloc(sizeof(*r));
+    *r = (struct owner_iq){mi, canto_stanza_ref(iq), fn};
+    contacts_with(mi->host, account.local, owner_iq_loaded, r);
+    canto_jid_free(&account);
+    return CANTO_OK;
 }
 
 /* --- hooks -------------------------------------------------------------------- */

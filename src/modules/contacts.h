@@ -58,6 +58,13 @@ struct contacts {
  * are in memory, else once loaded; valid during fn (contacts_ref to keep). */
 typedef void (*contacts_fn)(struct contacts *c, void *ud);
 void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, void *ud);
+/* An iq about the account's own contacts (roster, block list): anyone but
+ * the owner gets forbidden (RFC 6121 2.1.5); fn runs once the contacts are
+ * in memory (internal-server-error if they cannot be read). Returns
+ * CANTO_OK: the iq is always answered. */
+typedef void (*contacts_iq_fn)(struct canto_module_inst *mi, struct canto_stanza *iq,
+                               struct contacts *c);
+int contacts_owner_iq(struct canto_module_inst *mi, struct canto_stanza *iq, contacts_iq_fn fn);
 /* The contacts of an account if they are in memory and loaded, else NULL.
  * Always non-NULL for an account with a bound session. */
 struct contacts *contacts_find(struct canto_host *host, const char *bare);
@@ -74,6 +81,10 @@ void contacts_item_remove(struct contacts *c, const char *jid);
 void contacts_save(struct contacts *c, const char *jid, canto_storage_done_cb cb, void *ud);
 /* Items in the roster proper (not only pending requests). */
 size_t contacts_listed(struct contacts *c);
+/* Append <item/> for it to query as a client sees it (removed:
+ * subscription='remove'). */
+void roster_item_to_xml(struct canto_stanza *st, struct canto_xml_node *query,
+                        const struct roster_item *it, bool removed);
 /* An item that only recorded a pending request and has nothing left. */
 bool roster_item_empty(const struct roster_item *it);
 

@@ -27,30 +27,6 @@
 
 #define NS_ROSTER "jabber:iq:roster"
 
-static const char *const sub_names[] = {"none", "to", "from", "both"};
-
-void roster_item_to_xml(struct canto_stanza *st, struct canto_xml_node *query,
-                        const struct roster_item *it, bool removed)
-{
-    struct canto_xml_node *n = canto_xml_add_child(st, query, "item", NULL);
-    canto_xml_set_attr(st, n, "jid", it->jid);
-    if (removed) {
-        canto_xml_set_attr(st, n, "subscription", "remove");
-        return;
-    }
-    if (it->name)
-        canto_xml_set_attr(st, n, "name", it->name);
-    canto_xml_set_attr(st, n, "subscription", sub_names[it->sub]);
-    if (it->ask)
-        canto_xml_set_attr(st, n, "ask", "subscribe");
-    if (it->approved)
-        canto_xml_set_attr(st, n, "approved", "true");
-    for (size_t i = 0; i < it->ngroups; i++) {
-        struct canto_xml_node *g = canto_xml_add_child(st, n, "group", NULL);
-        canto_xml_add_text(st, g, it->groups[i], strlen(it->groups[i]));
-    }
-}
-
 static void set_ver(struct canto_stanza *st, struct canto_xml_node *query, uint64_t ver)
 {
     char v[24];
@@ -281,53 +257,14 @@ static void roster_set(struct canto_module_inst *mi, struct canto_stanza *iq, st
 
 /* --- dispatch --------------------------------------------------------------- */
 
-struct iq_req {
-    struct canto_module_inst *mi;
-    struct canto_stanza *iq;
-    bool set;
-};
-
-static void with_contacts(struct contacts *c, void *ud)
-{
-    struct iq_req *r = ud;
-    if (!c)
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
-    else if (r->set)
-        roster_set(r->mi, r->iq, c);
-    else
-        roster_get(r->mi, r->iq, c);
-    canto_stanza_unref(r->iq);
-    free(r);
-}
-
-/* Rosters are the owner's alone (RFC 6121 2.1.5). */
-static int roster_iq(struct canto_module_inst *mi, struct canto_stanza *iq, bool set)
-{
-    struct canto_jid account;
-    if (canto_iq_account(iq, &account) != CANTO_OK) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
-        return CANTO_OK;
-    }
-    if (!canto_iq_from_owner(iq, &account) || strcmp(account.domain, mi->host->name) != 0) {
-        canto_route_error(mi->host->server, iq, "auth", "forbidden", NULL);
-        canto_jid_free(&account);
-        return CANTO_OK;
-    }
-    struct iq_req *r = canto_xmalloc(sizeof(*r));
-    *r = (struct iq_req){mi, canto_stanza_ref(iq), set};
-    contacts_with(mi->host, account.local, with_contacts, r);
-    canto_jid_free(&account);
-    return CANTO_OK;
-}
-
 static int iq_get(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
-    return roster_iq(mi, iq, false);
+    return contacts_owner_iq(mi, iq, roster_get);
 }
 
 static int iq_set(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
-    return roster_iq(mi, iq, true);
+    return contacts_owner_iq(mi, iq, roster_set);
 }
 
 static void stream_features(struct canto_module_inst *mi, struct canto_session *s, bool authed,

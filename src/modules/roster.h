@@ -11,9 +11,6 @@
 /* Push the item jid (its current state, or its removal when it is gone or
  * unlisted) to every resource of c's account that has fetched the roster. */
 void roster_push(struct contacts *c, const char *jid);
-/* Append <item/> for it to query (removed: subscription='remove'). */
-void roster_item_to_xml(struct canto_stanza *st, struct canto_xml_node *query,
-                        const struct roster_item *it, bool removed);
 
 /* subscription.c */
 /* The user removes it from the roster (RFC 6121 2.5.2): cancel both
