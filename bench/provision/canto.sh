@@ -6,8 +6,8 @@
 # standard input; one key derivation for the whole batch, one transaction).
 # If this cantoctl has no adduser-bulk yet, it falls back to one
 # `cantoctl adduser` per account, which is slow (a derivation each) and so
-# refused above 500 accounts. Canto has no rosters yet: a ROSTER_K above 0
-# fails, so that nothing pretends to have provisioned them.
+# refused above 500 accounts. cantoctl cannot write rosters yet: a ROSTER_K
+# above 0 fails, so that nothing pretends to have provisioned them.
 # cantoctl is $CANTOCTL, or build/cantoctl of this checkout.
 set -euo pipefail
 if [ $# -lt 5 ]; then
@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cantoctl=${CANTOCTL:-$here/../../build/cantoctl}
 [ -x "$cantoctl" ] || { echo "canto.sh: no cantoctl at $cantoctl (build it, or set CANTOCTL)" >&2; exit 1; }
 if [ "$roster" != 0 ]; then
-    echo "canto.sh: Canto has no rosters yet; cannot provision rosters of $roster" >&2
+    echo "canto.sh: cantoctl cannot provision rosters yet (ROSTER_K $roster)" >&2
     exit 1
 fi
 start=$(date +%s.%N)
