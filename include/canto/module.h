@@ -42,8 +42,9 @@ enum canto_hook {
     CANTO_HOOK_SESSION_BOUND,
     /* A stanza (message, presence, iq) from anywhere for a local account,
      * before delivery (ev->to prepared, ev->stanza's from trustworthy).
-     * Handled = consumed (the handler dropped, bounced or took it to deliver
-     * later through canto_route_deliver()). Filters such as blocking. */
+     * Handled = consumed (the handler dropped or bounced it, or holds it to
+     * route it again with canto_route() once it can decide). Filters such as
+     * blocking. */
     CANTO_HOOK_STANZA_IN,
     /* A stanza a local session sent (ev->session; ev->to prepared or NULL),
      * before the server acts on it. Handled = consumed (refused). */

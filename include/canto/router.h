@@ -17,10 +17,12 @@ struct canto_session;
 
 /* Route st (consumes one reference). */
 void canto_route(struct canto_server *srv, struct canto_stanza *st);
-/* Like canto_route, but a local account's STANZA_IN filters are skipped:
- * for a filter that held st back and now lets it through, and for what the
- * server itself sends on an account's behalf (consumes one reference). */
-void canto_route_deliver(struct canto_server *srv, struct canto_stanza *st);
+/* For iq handlers of the account scope whose data is the owner's alone
+ * (roster, private storage, vCard writes): true with the account the iq is
+ * about (canto_iq_account; free it) if its sender owns it; otherwise iq is
+ * answered forbidden (with text, which may be NULL) and false returned. */
+bool canto_iq_owner_account(struct canto_server *srv, const struct canto_stanza *iq,
+                            const char *text, struct canto_jid *account);
 /* Route a stanza a local session sent (consumes one reference): the stream
  * layer stamped from; a missing to means the account or the server. */
 void canto_route_from_session(struct canto_session *s, struct canto_stanza *st);

@@ -45,6 +45,15 @@ struct canto_scram_cred {
  * SASLprep'd first; CANTO_INVALID if that fails (prohibited characters). */
 int canto_scram_cred_make(enum canto_hash h, const char *password, uint32_t iterations,
                           struct canto_scram_cred *out);
+/* Longest password accepted anywhere (cantoctl, in-band registration). */
+#define CANTO_PASSWORD_MAX_BYTES 1023
+/* Credentials for every hash (creds[i] for the i-th of SHA-1, SHA-256,
+ * SHA-512), each with the default iteration count. Why all three: a client
+ * picks the strongest mechanism it supports and old clients only know
+ * SCRAM-SHA-1; an account lacking a hash cannot log in with that one.
+ * CANTO_INVALID if SASLprep refuses the password, CANTO_ERROR if the random
+ * source fails. Slow (PBKDF2): off the event loop. */
+int canto_scram_creds_make_all(const char *password, struct canto_scram_cred creds[]);
 /* Same with a given salt (tests, and checking PLAIN logins). */
 int canto_scram_cred_derive(enum canto_hash h, const char *password, const unsigned char *salt,
                             size_t salt_len, uint32_t iterations, struct canto_scram_cred *out);

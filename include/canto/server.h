@@ -78,6 +78,7 @@ struct canto_server {
     unsigned char fake_secret[32];       /* SCRAM salts for unknown users */
     uint64_t next_stream_id;
     uv_timer_t idle_sweep;               /* releases idle streams' parser memory */
+    size_t work_pending;                 /* thread-pool jobs not yet completed */
     bool stopping;
 };
 
@@ -94,6 +95,14 @@ void canto_server_free(struct canto_server *srv);
 
 /* The served host with this prepared name, or NULL. */
 struct canto_host *canto_server_host(struct canto_server *srv, const char *name);
+
+/* Run work on libuv's thread pool (key derivations, password checks), then
+ * after on the loop, like uv_queue_work; w->data is the server's. The
+ * server counts these jobs and canto_server_free waits for them, so that no
+ * completion runs after the modules it belongs to are gone. Returns 0 or a
+ * libuv error (then nothing was queued). */
+int canto_server_queue_work(struct canto_server *srv, uv_work_t *w, uv_work_cb work,
+                            uv_after_work_cb after);
 
 /* Register a service domain (called from a module's start). CANTO_ERROR if
  * the domain is a host or another service already. */

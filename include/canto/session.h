@@ -81,5 +81,7 @@ void canto_session_clear_directed(struct canto_session *s);
 struct canto_user *canto_user_find(struct canto_server *srv, const char *bare);
 /* The session bound to this full JID, or NULL. */
 struct canto_session *canto_session_find(struct canto_server *srv, const struct canto_jid *full);
+/* The local session a stanza came from (its stamped from), or NULL. */
+struct canto_session *canto_session_sender(struct canto_server *srv, const struct canto_stanza *st);
 
 #endif

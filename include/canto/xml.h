@@ -71,6 +71,11 @@ struct canto_stanza *canto_stanza_copy(const struct canto_stanza *st);
  * ns NULL means "inherit the parent's namespace". Strings are copied. */
 struct canto_xml_node *canto_xml_add_child(struct canto_stanza *st, struct canto_xml_node *parent,
                                            const char *name, const char *ns);
+/* <name>text</name> appended to parent, in the parent's namespace; text
+ * NULL or "" gives an empty element. Returns the new element. */
+struct canto_xml_node *canto_xml_add_text_child(struct canto_stanza *st,
+                                                struct canto_xml_node *parent, const char *name,
+                                                const char *text);
 /* Append text to an element (copied). */
 struct canto_xml_node *canto_xml_add_text(struct canto_stanza *st, struct canto_xml_node *parent,
                                           const char *text, size_t len);

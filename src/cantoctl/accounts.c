@@ -130,24 +130,17 @@ fail:
     return CANTOCTL_EXIT_FAIL;
 }
 
-/* SCRAM credentials for every hash from password. Why all three: a client
- * picks the strongest mechanism it supports, and old clients only know
- * SCRAM-SHA-1; an account lacking a hash cannot log in with that one. */
+/* SCRAM credentials for every hash from password (canto_scram_creds_make_all). */
 static int make_creds(const char *password, struct canto_scram_cred creds[CANTO_HASH_COUNT])
 {
-    static const enum canto_hash hashes[CANTO_HASH_COUNT] = {CANTO_HASH_SHA1, CANTO_HASH_SHA256,
-                                                             CANTO_HASH_SHA512};
-    for (size_t i = 0; i < CANTO_HASH_COUNT; i++) {
-        int rc = canto_scram_cred_make(hashes[i], password, CANTO_SCRAM_DEFAULT_ITERATIONS,
-                                       &creds[i]);
-        if (rc == CANTO_INVALID)
-            return cantoctl_fail("the password contains characters that SASLprep forbids, "
-                                 "such as control characters (choose another password)");
-        if (rc != CANTO_OK)
-            return cantoctl_fail("cannot derive the credentials: %s (this is a bug; please "
-                                 "report it)",
-                                 canto_rc_str(rc));
-    }
+    int rc = canto_scram_creds_make_all(password, creds);
+    if (rc == CANTO_INVALID)
+        return cantoctl_fail("the password contains characters that SASLprep forbids, "
+                             "such as control characters (choose another password)");
+    if (rc != CANTO_OK)
+        return cantoctl_fail("cannot derive the credentials: %s (this is a bug; please "
+                             "report it)",
+                             canto_rc_str(rc));
     return CANTOCTL_EXIT_OK;
 }
 

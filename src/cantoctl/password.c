@@ -19,9 +19,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "canto/scram.h"
 #include "cantoctl/cantoctl.h"
 
-#define PASSWORD_MAX 1024 /* bytes, including the terminating NUL */
+#define PASSWORD_MAX (CANTO_PASSWORD_MAX_BYTES + 1) /* bytes, with the terminating NUL */
 
 /* The terminal state to restore from a signal handler: the one place a
  * file-scope variable is needed, because a handler receives no argument. */

@@ -180,21 +180,19 @@ void canto_route(struct canto_server *srv, struct canto_stanza *st)
     canto_stanza_unref(st);
 }
 
-void canto_route_deliver(struct canto_server *srv, struct canto_stanza *st)
+bool canto_iq_owner_account(struct canto_server *srv, const struct canto_stanza *iq,
+                            const char *text, struct canto_jid *account)
 {
-    const char *to_attr = canto_xml_attr(st->root, "to");
-    struct canto_jid to;
-    if (!to_attr || canto_jid_parse_str(&to, to_attr) != CANTO_OK) {
-        canto_stanza_unref(st);
-        return;
+    if (canto_iq_account(iq, account) != CANTO_OK) {
+        canto_route_error(srv, iq, "auth", "forbidden", text);
+        return false;
     }
-    struct canto_host *h = to.local ? canto_server_host(srv, to.domain) : NULL;
-    if (h)
-        deliver_to_account(h, st, &to);
-    else
-        route_to(srv, st, &to);
-    canto_jid_free(&to);
-    canto_stanza_unref(st);
+    if (!canto_iq_from_owner(iq, account)) {
+        canto_route_error(srv, iq, "auth", "forbidden", text);
+        canto_jid_free(account);
+        return false;
+    }
+    return true;
 }
 
 void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)

@@ -190,9 +190,42 @@ void canto_server_stop(struct canto_server *srv)
     canto_c2s_close_all(srv, "system-shutdown");
 }
 
+struct queued_work {
+    struct canto_server *srv;
+    uv_after_work_cb after;
+};
+
+static void work_done(uv_work_t *w, int status)
+{
+    struct queued_work q = *(struct queued_work *)w->data;
+    free(w->data);
+    w->data = NULL;
+    q.srv->work_pending--;
+    q.after(w, status);
+}
+
+int canto_server_queue_work(struct canto_server *srv, uv_work_t *w, uv_work_cb work,
+                            uv_after_work_cb after)
+{
+    struct queued_work *q = canto_xmalloc(sizeof(*q));
+    *q = (struct queued_work){srv, after};
+    w->data = q;
+    int rc = uv_queue_work(srv->loop, w, work, work_done);
+    if (rc != 0) {
+        free(q);
+        w->data = NULL;
+        return rc;
+    }
+    srv->work_pending++;
+    return 0;
+}
+
 void canto_server_free(struct canto_server *srv)
 {
-    /* Storage first: its last callbacks may still use module state. */
+    /* Thread-pool jobs first, then storage: their completions may still
+     * use module state (and queue storage requests). */
+    while (srv->work_pending > 0)
+        uv_run(srv->loop, UV_RUN_ONCE);
     if (srv->storage)
         canto_storage_close(srv->storage);
     for (size_t i = 0; i < srv->nhosts; i++) {

@@ -31,6 +31,17 @@ struct canto_session *canto_session_find(struct canto_server *srv, const struct 
     return NULL;
 }
 
+struct canto_session *canto_session_sender(struct canto_server *srv, const struct canto_stanza *st)
+{
+    const char *from = canto_xml_attr(st->root, "from");
+    struct canto_jid j;
+    if (!from || canto_jid_parse_str(&j, from) != CANTO_OK)
+        return NULL;
+    struct canto_session *s = canto_session_find(srv, &j);
+    canto_jid_free(&j);
+    return s;
+}
+
 void canto_session_bind(struct canto_session *s, struct canto_host *host, const char *local,
                         const char *resource)
 {

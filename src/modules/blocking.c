@@ -119,14 +119,9 @@ static void collect(void *ud, const char *key, void *value)
 
 static void blocklist_get(struct canto_module_inst *mi, struct canto_stanza *iq, struct contacts *c)
 {
-    const char *from = canto_xml_attr(iq->root, "from");
-    struct canto_jid fj;
-    if (from && canto_jid_parse_str(&fj, from) == CANTO_OK) {
-        struct canto_session *s = canto_session_find(mi->host->server, &fj);
-        if (s)
-            s->blocklist_requested = true;
-        canto_jid_free(&fj);
-    }
+    struct canto_session *s = canto_session_sender(mi->host->server, iq);
+    if (s)
+        s->blocklist_requested = true;
     struct canto_stanza *r = canto_iq_result(iq);
     canto_xml_add_child(r, r->root, "blocklist", NS_BLOCKING);
     canto_hashmap_foreach(&c->blocked, collect, r);

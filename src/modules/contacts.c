@@ -448,15 +448,8 @@ static void owner_iq_loaded(struct contacts *c, void *ud)
 int contacts_owner_iq(struct canto_module_inst *mi, struct canto_stanza *iq, contacts_iq_fn fn)
 {
     struct canto_jid account;
-    if (canto_iq_account(iq, &account) != CANTO_OK) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
+    if (!canto_iq_owner_account(mi->host->server, iq, NULL, &account))
         return CANTO_OK;
-    }
-    if (!canto_iq_from_owner(iq, &account) || strcmp(account.domain, mi->host->name) != 0) {
-        canto_route_error(mi->host->server, iq, "auth", "forbidden", NULL);
-        canto_jid_free(&account);
-        return CANTO_OK;
-    }
     struct owner_iq *r = canto_xmalloc(sizeof(*r));
     *r = (struct owner_iq){mi, canto_stanza_ref(iq), fn};
     contacts_with(mi->host, account.local, owner_iq_loaded, r);

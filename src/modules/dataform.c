@@ -44,15 +44,6 @@ const char *canto_dataform_value(struct canto_stanza *st, const struct canto_xml
 }
 
 /* A child element with text (text may be NULL: an empty element). */
-static struct canto_xml_node *add_text_child(struct canto_stanza *st, struct canto_xml_node *parent,
-                                             const char *name, const char *text)
-{
-    struct canto_xml_node *n = canto_xml_add_child(st, parent, name, NULL);
-    if (text && *text)
-        canto_xml_add_text(st, n, text, strlen(text));
-    return n;
-}
-
 struct canto_xml_node *canto_dataform_new(struct canto_stanza *st, struct canto_xml_node *parent,
                                           const char *type, const char *form_type,
                                           const char *title, const char *instructions)
@@ -60,9 +51,9 @@ struct canto_xml_node *canto_dataform_new(struct canto_stanza *st, struct canto_
     struct canto_xml_node *x = canto_xml_add_child(st, parent, "x", CANTO_NS_XDATA);
     canto_xml_set_attr(st, x, "type", type);
     if (title)
-        add_text_child(st, x, "title", title);
+        canto_xml_add_text_child(st, x, "title", title);
     if (instructions)
-        add_text_child(st, x, "instructions", instructions);
+        canto_xml_add_text_child(st, x, "instructions", instructions);
     canto_dataform_field(st, x, "hidden", "FORM_TYPE", NULL, form_type, false);
     return x;
 }
@@ -79,7 +70,7 @@ struct canto_xml_node *canto_dataform_field(struct canto_stanza *st, struct cant
     if (label)
         canto_xml_set_attr(st, f, "label", label);
     if (value)
-        add_text_child(st, f, "value", value);
+        canto_xml_add_text_child(st, f, "value", value);
     if (required)
         canto_xml_add_child(st, f, "required", NULL);
     return f;

@@ -123,6 +123,13 @@ struct dir_req {
     char *local;                  /* the requester's localpart */
     bool form;                    /* search: answer with a data form */
     char *criteria[NFIELDS];      /* search: folded values, NULL when not given */
+    bool searching;               /* search: its entry in dir_state.searching */
+};
+
+/* Per host: the users with a search in flight. A search reads every entry of
+ * the host, so each user gets one at a time. */
+struct dir_state {
+    struct canto_hashmap searching; /* localpart -> its struct dir_req */
 };
 
 static struct dir_req *req_new(struct canto_module_inst *mi, struct canto_stanza *iq,
@@ -137,26 +144,15 @@ static struct dir_req *req_new(struct canto_module_inst *mi, struct canto_stanza
 
 static void req_free(struct dir_req *r)
 {
+    if (r->searching) {
+        struct dir_state *st = r->mi->state;
+        canto_hashmap_remove(&st->searching, r->local);
+    }
     for (size_t i = 0; i < NFIELDS; i++)
         free(r->criteria[i]);
     canto_stanza_unref(r->iq);
     free(r->local);
     free(r);
-}
-
-static void dir_error(struct canto_module_inst *mi, const struct canto_stanza *iq, const char *type,
-                  const char *condition, const char *text)
-{
-    canto_route_error(mi->host->server, iq, type, condition, text);
-}
-
-static struct canto_xml_node *add_text_child(struct canto_stanza *st, struct canto_xml_node *parent,
-                                             const char *name, const char *text, size_t len)
-{
-    struct canto_xml_node *n = canto_xml_add_child(st, parent, name, NULL);
-    if (text && len)
-        canto_xml_add_text(st, n, text, len);
-    return n;
 }
 
 /* The values of the four fields from a request: a submitted form's, or the
@@ -206,7 +202,7 @@ static int local_user(struct canto_module_inst *mi, struct canto_stanza *iq,
     }
     struct canto_buf text = {0};
     canto_buf_appendf(&text, "Only users of %s can use this directory", mi->host->name);
-    dir_error(mi, iq, "auth", "forbidden", text.data);
+    canto_route_error(mi->host->server, iq, "auth", "forbidden", text.data);
     canto_buf_free(&text);
     return CANTO_ERROR;
 }
@@ -217,7 +213,7 @@ static void disco_info(struct canto_module_inst *mi, struct canto_stanza *iq,
                        struct canto_xml_node *q)
 {
     if (canto_xml_attr(q, "node")) {
-        dir_error(mi, iq, "cancel", "item-not-found", NULL);
+        canto_route_error(mi->host->server, iq, "cancel", "item-not-found", NULL);
         return;
     }
     struct canto_stanza *r = canto_iq_result(iq);
@@ -252,7 +248,7 @@ static void entry_read(void *ud, int rc, const struct canto_kv_item *items, size
 {
     struct dir_req *r = ud;
     if (rc != CANTO_OK) {
-        dir_error(r->mi, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
         req_free(r);
         return;
     }
@@ -263,12 +259,11 @@ static void entry_read(void *ud, int rc, const struct canto_kv_item *items, size
                 by_field[i] = &items[k];
     struct canto_stanza *res = canto_iq_result(r->iq);
     struct canto_xml_node *q = canto_xml_add_child(res, res->root, "query", NS_REGISTER);
-    add_text_child(res, q, "instructions", register_instructions, strlen(register_instructions));
+    canto_xml_add_text_child(res, q, "instructions", register_instructions);
     if (n > 0)
         canto_xml_add_child(res, q, "registered", NULL);
     for (size_t i = 0; i < NFIELDS; i++)
-        add_text_child(res, q, fields[i].var, by_field[i] ? by_field[i]->value : NULL,
-                       by_field[i] ? by_field[i]->len : 0);
+        canto_xml_add_text_child(res, q, fields[i].var, by_field[i] ? by_field[i]->value : NULL);
     struct canto_xml_node *x = canto_dataform_new(res, q, "form", NS_REGISTER,
                                                   "Directory entry", register_instructions);
     for (size_t i = 0; i < NFIELDS; i++) {
@@ -286,9 +281,10 @@ static void entry_written(void *ud, int rc)
     if (rc == CANTO_OK)
         canto_route(r->mi->host->server, canto_iq_result(r->iq));
     else if (rc == CANTO_NOTFOUND)
-        dir_error(r->mi, r->iq, "auth", "registration-required", "Your account does not exist");
+        canto_route_error(r->mi->host->server, r->iq, "auth", "registration-required",
+                          "Your account does not exist");
     else
-        dir_error(r->mi, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
     req_free(r);
 }
 
@@ -299,12 +295,13 @@ static void entry_checked_for_removal(void *ud, int rc, const struct canto_kv_it
 {
     struct dir_req *r = ud;
     if (rc != CANTO_OK) {
-        dir_error(r->mi, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
         req_free(r);
         return;
     }
     if (n == 0) {
-        dir_error(r->mi, r->iq, "auth", "registration-required", "You are not in the directory");
+        canto_route_error(r->mi->host->server, r->iq, "auth", "registration-required",
+                          "You are not in the directory");
         req_free(r);
         return;
     }
@@ -320,7 +317,7 @@ static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
     struct canto_xml_node *remove = canto_xml_child(q, "remove", NS_REGISTER);
     if (remove) {
         if (canto_xml_first_element(q) != remove || canto_xml_next_element(remove)) {
-            dir_error(mi, iq, "modify", "bad-request",
+            canto_route_error(mi->host->server, iq, "modify", "bad-request",
                   "<remove/> must be the only element of the request");
             return;
         }
@@ -340,14 +337,14 @@ static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
             struct canto_buf text = {0};
             canto_buf_appendf(&text, "The field %s is too long (at most %d bytes)", fields[i].var,
                               FIELD_MAX_BYTES);
-            dir_error(mi, iq, "modify", "not-acceptable", text.data);
+            canto_route_error(mi->host->server, iq, "modify", "not-acceptable", text.data);
             canto_buf_free(&text);
             return;
         }
         changes[n++] = (struct canto_kv_change){STORE, fields[i].var, values[i], lens[i]};
     }
     if (n == 1) {
-        dir_error(mi, iq, "modify", "not-acceptable",
+        canto_route_error(mi->host->server, iq, "modify", "not-acceptable",
               "Fill in at least one of the fields first, last, nick and email");
         return;
     }
@@ -365,7 +362,7 @@ static void search_form(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_stanza *r = canto_iq_result(iq);
     struct canto_xml_node *q = canto_xml_add_child(r, r->root, "query", NS_SEARCH);
-    add_text_child(r, q, "instructions", search_instructions, strlen(search_instructions));
+    canto_xml_add_text_child(r, q, "instructions", search_instructions);
     for (size_t i = 0; i < NFIELDS; i++)
         canto_xml_add_child(r, q, fields[i].var, NULL);
     struct canto_xml_node *x = canto_dataform_new(r, q, "form", NS_SEARCH, "User directory search",
@@ -407,8 +404,8 @@ static void add_result(struct canto_stanza *res, struct canto_xml_node *parent, 
         struct canto_xml_node *item = canto_xml_add_child(res, parent, "item", NULL);
         canto_xml_set_attr(res, item, "jid", jid.data);
         for (size_t i = 0; i < NFIELDS; i++)
-            add_text_child(res, item, fields[i].var, e->field[i] ? e->field[i]->value : NULL,
-                           e->field[i] ? e->field[i]->len : 0);
+            canto_xml_add_text_child(res, item, fields[i].var,
+                                     e->field[i] ? e->field[i]->value : NULL);
     } else {
         struct canto_xml_node *item = canto_xml_add_child(res, parent, "item", NULL);
         canto_dataform_field(res, item, NULL, "jid", NULL, jid.data, false);
@@ -417,7 +414,7 @@ static void add_result(struct canto_stanza *res, struct canto_xml_node *parent, 
                                       : canto_xstrdup("");
             struct canto_xml_node *f =
                 canto_dataform_field(res, item, NULL, fields[i].var, NULL, NULL, false);
-            add_text_child(res, f, "value", value, strlen(value));
+            canto_xml_add_text_child(res, f, "value", value);
             free(value);
         }
     }
@@ -429,7 +426,7 @@ static void searched(void *ud, int rc, const struct canto_kv_item *items, size_t
     struct dir_req *r = ud;
     struct canto_host *h = r->mi->host;
     if (rc != CANTO_OK) {
-        dir_error(r->mi, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
         req_free(r);
         return;
     }
@@ -480,10 +477,20 @@ static void search_set(struct canto_module_inst *mi, struct canto_stanza *iq,
         }
     }
     if (!any) {
-        dir_error(mi, iq, "modify", "not-acceptable", "Fill in at least one field to search by");
+        canto_route_error(mi->host->server, iq, "modify", "not-acceptable",
+                          "Fill in at least one field to search by");
         req_free(r);
         return;
     }
+    struct dir_state *st = mi->state;
+    if (canto_hashmap_get(&st->searching, r->local)) {
+        canto_route_error(mi->host->server, iq, "wait", "resource-constraint",
+                          "Wait for your previous search to finish");
+        req_free(r);
+        return;
+    }
+    r->searching = true;
+    canto_hashmap_put(&st->searching, r->local, r);
     struct canto_host *h = mi->host;
     canto_storage_kv_list(h->server->storage, h->name, NULL, STORE, searched, r);
 }
@@ -497,7 +504,7 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
     const char *name = st->root->name;
     if (strcmp(name, "iq") != 0) {
         if (strcmp(name, "message") == 0)
-            dir_error(mi, st, "cancel", "service-unavailable", NULL);
+            canto_route_error(mi->host->server, st, "cancel", "service-unavailable", NULL);
         return; /* presence: nothing to say */
     }
     const char *type = canto_stanza_type(st);
@@ -506,7 +513,7 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
         return;
     struct canto_xml_node *q = canto_xml_first_element(st->root);
     if (!q || to->local || to->resource || strcmp(q->name, "query") != 0) {
-        dir_error(mi, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(mi->host->server, st, "cancel", "service-unavailable", NULL);
         return;
     }
     if (strcmp(q->ns, NS_DISCO_INFO) == 0 && get) {
@@ -519,7 +526,7 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
     }
     bool reg = strcmp(q->ns, NS_REGISTER) == 0, search = strcmp(q->ns, NS_SEARCH) == 0;
     if (!reg && !search) {
-        dir_error(mi, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(mi->host->server, st, "cancel", "service-unavailable", NULL);
         return;
     }
     struct canto_jid user;
@@ -538,14 +545,21 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
     canto_jid_free(&user);
 }
 
+static void directory_stop(struct canto_module_inst *mi);
+
 static int directory_start(struct canto_module_inst *mi)
 {
+    struct dir_state *st = canto_xcalloc(1, sizeof(*st));
+    canto_hashmap_init(&st->searching);
+    mi->state = st;
     const struct canto_host_config *hc = canto_config_host(mi->host->server->cfg, mi->host->name);
     if (!hc || !hc->directory)
         return CANTO_OK;
     if (canto_server_add_service(mi->host->server, hc->directory, SERVICE_NAME, mi,
-                                 directory_service) != CANTO_OK)
+                                 directory_service) != CANTO_OK) {
+        directory_stop(mi); /* a module that fails to start is not stopped */
         return CANTO_ERROR;
+    }
     canto_debug("%s: user directory on %s", mi->host->name, hc->directory);
     return CANTO_OK;
 }
@@ -555,8 +569,19 @@ static const struct canto_xep directory_xeps[] = {
     {0},
 };
 
+static void directory_stop(struct canto_module_inst *mi)
+{
+    struct dir_state *st = mi->state;
+    if (!st)
+        return;
+    canto_hashmap_free(&st->searching); /* empty: storage is drained first */
+    free(st);
+    mi->state = NULL;
+}
+
 const struct canto_module canto_mod_directory = {
     .name = "directory",
     .xeps = directory_xeps,
     .start = directory_start,
+    .stop = directory_stop,
 };

@@ -27,15 +27,15 @@
 static int invisible_iq(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_server *srv = mi->host->server;
-    const char *from = canto_xml_attr(iq->root, "from");
-    const char *to = canto_xml_attr(iq->root, "to");
-    struct canto_jid fj;
-    struct canto_session *s = NULL;
-    if (from && canto_jid_parse_str(&fj, from) == CANTO_OK) {
-        s = canto_session_find(srv, &fj);
-        if (s && to && strcmp(to, s->jid.bare) != 0)
-            s = NULL; /* about someone else's session */
-        canto_jid_free(&fj);
+    /* Only a session's own command, about itself (no to, or its bare JID). */
+    struct canto_session *s = canto_session_sender(srv, iq);
+    struct canto_jid account;
+    if (s && canto_iq_account(iq, &account) == CANTO_OK) {
+        if (strcmp(account.bare, s->jid.bare) != 0)
+            s = NULL;
+        canto_jid_free(&account);
+    } else {
+        s = NULL;
     }
     if (!s) {
         canto_route_error(srv, iq, "auth", "forbidden", NULL);

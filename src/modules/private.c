@@ -248,29 +248,14 @@ static void enqueue(struct canto_module_inst *mi, const struct canto_jid *accoun
         run_next(q);
 }
 
-/* The account an iq is about, if its sender owns it; else the sender gets
- * forbidden (XEP-0049: "Forbidden" is preferable to service-unavailable),
- * the server's own domain included. */
-static bool owner_account(struct canto_module_inst *mi, struct canto_stanza *iq,
-                          struct canto_jid *account)
-{
-    if (canto_iq_account(iq, account) != CANTO_OK) {
-        canto_route_error(mi->host->server, iq, "auth", "forbidden", NULL);
-        return false;
-    }
-    if (!canto_iq_from_owner(iq, account)) {
-        canto_route_error(mi->host->server, iq, "auth", "forbidden", NULL);
-        canto_jid_free(account);
-        return false;
-    }
-    return true;
-}
-
+/* Only the owner reads or writes its private data; anyone else (the
+ * server's own domain included) gets forbidden, which XEP-0049 prefers to
+ * service-unavailable (canto_iq_owner_account). */
 static int private_get(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_server *srv = mi->host->server;
     struct canto_jid account;
-    if (!owner_account(mi, iq, &account))
+    if (!canto_iq_owner_account(mi->host->server, iq, NULL, &account))
         return CANTO_OK;
     struct canto_xml_node *query = canto_xml_first_element(iq->root);
     struct canto_xml_node *el = canto_xml_first_element(query);
@@ -340,7 +325,7 @@ static struct op *prepare_set(struct canto_server *srv, struct canto_stanza *iq,
 static int private_set(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_jid account;
-    if (!owner_account(mi, iq, &account))
+    if (!canto_iq_owner_account(mi->host->server, iq, NULL, &account))
         return CANTO_OK;
     struct canto_xml_node *query = canto_xml_first_element(iq->root);
     if (strcmp(query->name, "query") != 0) {

@@ -45,10 +45,10 @@
  * this many characters (code points, after SASLprep) ... */
 #define PASSWORD_MIN_CHARS 8
 /* ... at most this many bytes (what cantoctl accepts), not the username. */
-#define PASSWORD_MAX_BYTES 1023
 
 struct reg_state {
     struct canto_reg_throttle *throttle; /* registrations per address */
+    struct canto_hashmap changing;       /* localparts with a password change in flight */
 };
 
 /* One asynchronous registration or password change: derivation on the
@@ -60,6 +60,7 @@ struct reg_job {
     struct canto_session *session;    /* registration: the unauthenticated stream
                                        * (a reference held); NULL: answer by routing */
     char *local;                      /* prepared username of the account */
+    bool changing;                    /* a password change: its entry in st->changing */
     char *password;                   /* wiped and freed once derived */
     char addr[64];                    /* registration: the peer's address */
     uint64_t window;                  /* registration: the throttle window counted in */
@@ -67,8 +68,6 @@ struct reg_job {
     struct canto_scram_cred creds[CANTO_HASH_COUNT];
 };
 
-static const enum canto_hash all_hashes[CANTO_HASH_COUNT] = {CANTO_HASH_SHA1, CANTO_HASH_SHA256,
-                                                             CANTO_HASH_SHA512};
 
 /* This host's settings, looked up per request (cheap: a few hosts). */
 static const struct canto_host_config *host_config(struct canto_module_inst *mi)
@@ -166,13 +165,13 @@ static void fields_free(struct reg_fields *f)
 
 /* Why password is not acceptable for the account local, or NULL if it is.
  * The rule: SASLprep must accept it (as SCRAM will prepare it), at least
- * PASSWORD_MIN_CHARS characters after that, at most PASSWORD_MAX_BYTES
+ * PASSWORD_MIN_CHARS characters after that, at most CANTO_PASSWORD_MAX_BYTES
  * bytes, and not the username itself in any case (compared after Nodeprep,
  * which folds case). Every text names the password, for the clients that
  * look for that word. */
 static const char *password_problem(const char *password, const char *local)
 {
-    if (strlen(password) > PASSWORD_MAX_BYTES)
+    if (strlen(password) > CANTO_PASSWORD_MAX_BYTES)
         return "The password is too long: at most 1023 bytes";
     char *prep = canto_saslprep(password);
     if (!prep)
@@ -196,6 +195,10 @@ static const char *password_problem(const char *password, const char *local)
 
 static void job_free(struct reg_job *j)
 {
+    if (j->changing) {
+        struct reg_state *st = j->mi->state;
+        canto_hashmap_remove(&st->changing, j->local);
+    }
     canto_free_secret(j->password);
     canto_wipe(j->creds, sizeof j->creds);
     canto_stanza_unref(j->iq);
@@ -222,10 +225,7 @@ static bool stream_still_open(struct reg_job *j)
 static void derive_work(uv_work_t *w)
 {
     struct reg_job *j = canto_container_of(w, struct reg_job, work);
-    j->derive_rc = CANTO_OK;
-    for (size_t i = 0; i < CANTO_HASH_COUNT && j->derive_rc == CANTO_OK; i++)
-        j->derive_rc = canto_scram_cred_make(all_hashes[i], j->password,
-                                             CANTO_SCRAM_DEFAULT_ITERATIONS, &j->creds[i]);
+    j->derive_rc = canto_scram_creds_make_all(j->password, j->creds);
     canto_free_secret(j->password);
     j->password = NULL;
 }
@@ -234,7 +234,7 @@ static void derive_work(uv_work_t *w)
  * thread pool refused (then nothing was queued). */
 static int derive(struct reg_job *j, uv_after_work_cb after_fn)
 {
-    return uv_queue_work(j->mi->host->server->loop, &j->work, derive_work, after_fn) == 0
+    return canto_server_queue_work(j->mi->host->server, &j->work, derive_work, after_fn) == 0
                ? CANTO_OK
                : CANTO_ERROR;
 }
@@ -382,8 +382,7 @@ static void registration_form(struct canto_module_inst *mi, struct canto_session
                                        "service.";
     struct canto_stanza *r = canto_iq_result(iq);
     struct canto_xml_node *q = canto_xml_add_child(r, r->root, "query", NS_REGISTER);
-    struct canto_xml_node *n = canto_xml_add_child(r, q, "instructions", NULL);
-    canto_xml_add_text(r, n, instructions, strlen(instructions));
+    canto_xml_add_text_child(r, q, "instructions", instructions);
     canto_xml_add_child(r, q, "username", NULL);
     canto_xml_add_child(r, q, "password", NULL);
     struct canto_xml_node *x = canto_dataform_new(r, q, "form", NS_REGISTER, "Account registration",
@@ -487,11 +486,9 @@ static int account_get(struct canto_module_inst *mi, struct canto_stanza *iq)
                                        "or remove to delete the account.";
     struct canto_stanza *r = canto_iq_result(iq);
     struct canto_xml_node *q = canto_xml_add_child(r, r->root, "query", NS_REGISTER);
-    struct canto_xml_node *n = canto_xml_add_child(r, q, "instructions", NULL);
-    canto_xml_add_text(r, n, instructions, strlen(instructions));
+    canto_xml_add_text_child(r, q, "instructions", instructions);
     canto_xml_add_child(r, q, "registered", NULL);
-    n = canto_xml_add_child(r, q, "username", NULL);
-    canto_xml_add_text(r, n, acct.local, strlen(acct.local));
+    canto_xml_add_text_child(r, q, "username", acct.local);
     canto_xml_add_child(r, q, "password", NULL);
     canto_jid_free(&acct);
     reply(mi, NULL, r);
@@ -521,7 +518,7 @@ static void close_sessions(struct canto_server *srv, const char *bare)
 struct removal {
     struct canto_module_inst *mi;
     struct canto_stanza *iq; /* the request (a reference) */
-    char *bare;              /* the account */
+    struct canto_jid account;
 };
 
 static void account_deleted(void *ud, int rc)
@@ -531,21 +528,17 @@ static void account_deleted(void *ud, int rc)
     /* NOTFOUND: removed meanwhile (cantoctl deluser, another session): what
      * the owner asked for is done either way. */
     if (rc == CANTO_OK || rc == CANTO_NOTFOUND) {
-        canto_info("%s: account removed in-band", r->bare);
+        canto_info("%s: account removed in-band", r->account.bare);
         reply(r->mi, NULL, canto_iq_result(r->iq));
-        struct canto_jid bare;
-        if (canto_jid_parse_str(&bare, r->bare) == CANTO_OK) {
-            struct canto_hook_event ev = {.to = &bare};
-            canto_hook_notify(r->mi->host, CANTO_HOOK_ACCOUNT_REMOVED, &ev);
-            canto_jid_free(&bare);
-        }
-        close_sessions(srv, r->bare);
+        struct canto_hook_event ev = {.to = &r->account};
+        canto_hook_notify(r->mi->host, CANTO_HOOK_ACCOUNT_REMOVED, &ev);
+        close_sessions(srv, r->account.bare);
     } else {
-        canto_warn("%s: cannot remove the account: %s", r->bare, canto_rc_str(rc));
+        canto_warn("%s: cannot remove the account: %s", r->account.bare, canto_rc_str(rc));
         reply_error(r->mi, NULL, r->iq, "wait", "internal-server-error", NULL);
     }
     canto_stanza_unref(r->iq);
-    free(r->bare);
+    canto_jid_free(&r->account);
     free(r);
 }
 
@@ -555,7 +548,7 @@ static void remove_account(struct canto_module_inst *mi, struct canto_stanza *iq
     struct removal *r = canto_xmalloc(sizeof(*r));
     r->mi = mi;
     r->iq = canto_stanza_ref(iq);
-    r->bare = canto_xstrdup(acct->bare);
+    canto_jid_copy(&r->account, acct);
     canto_storage_account_delete(mi->host->server->storage, mi->host->name, acct->local,
                                  account_deleted, r);
 }
@@ -625,10 +618,20 @@ static void change_password(struct canto_module_inst *mi, struct canto_stanza *i
         reply_error(mi, NULL, iq, "modify", "not-acceptable", problem);
         return;
     }
+    /* One change at a time per account: each costs three key derivations
+     * on the thread pool that PLAIN logins share. */
+    struct reg_state *st = mi->state;
+    if (canto_hashmap_get(&st->changing, acct->local)) {
+        reply_error(mi, NULL, iq, "wait", "resource-constraint",
+                    "A password change is already in progress");
+        return;
+    }
     struct reg_job *j = canto_xcalloc(1, sizeof(*j));
     j->mi = mi;
     j->iq = canto_stanza_ref(iq);
     j->local = canto_xstrdup(acct->local);
+    j->changing = true;
+    canto_hashmap_put(&st->changing, j->local, j);
     j->password = f->password;
     f->password = NULL;
     if (derive(j, password_derived) != CANTO_OK) {
@@ -671,6 +674,7 @@ static int register_start(struct canto_module_inst *mi)
 {
     struct reg_state *st = canto_xcalloc(1, sizeof(*st));
     st->throttle = canto_reg_throttle_new(CANTO_REG_THROTTLE_CAPACITY);
+    canto_hashmap_init(&st->changing);
     mi->state = st;
     return CANTO_OK;
 }
@@ -681,6 +685,7 @@ static void register_stop(struct canto_module_inst *mi)
     if (!st)
         return;
     canto_reg_throttle_free(st->throttle);
+    canto_hashmap_free(&st->changing); /* empty: the server waits for thread-pool jobs */
     free(st);
     mi->state = NULL;
 }

@@ -65,14 +65,9 @@ static void roster_get(struct canto_module_inst *mi, struct canto_stanza *iq, st
 {
     struct canto_xml_node *q = canto_xml_first_element(iq->root);
     const char *ver = canto_xml_attr(q, "ver");
-    const char *from = canto_xml_attr(iq->root, "from");
-    struct canto_jid fj;
-    if (from && canto_jid_parse_str(&fj, from) == CANTO_OK) {
-        struct canto_session *s = canto_session_find(mi->host->server, &fj);
-        if (s)
-            s->roster_requested = true;
-        canto_jid_free(&fj);
-    }
+    struct canto_session *s = canto_session_sender(mi->host->server, iq);
+    if (s)
+        s->roster_requested = true;
     struct canto_stanza *r = canto_iq_result(iq);
     char cur[24];
     snprintf(cur, sizeof cur, "%" PRIu64, c->ver);

@@ -63,7 +63,6 @@
 struct avatar {
     char *bare;                      /* "local@domain": the hash map key */
     bool loading;                    /* the stored hash is being read */
-    bool known;                      /* set by a vCard set: a load is stale */
     char hash[HASH_HEX + 1];         /* "" when there is no photo */
     uint64_t gen;                    /* set by every vCard set, to undo */
     struct canto_session **waiting;  /* sessions held until the load ends */
@@ -227,16 +226,13 @@ static void hash_loaded(void *ud, int rc, const struct canto_kv_item *items, siz
     struct avatar *a = canto_hashmap_get(&r->vs->avatars, r->bare);
     if (a && a->loading) {
         a->loading = false;
-        /* A vCard set that came meanwhile (possible only if this is a
-         * second load of a recreated entry) knows better. */
-        if (!a->known) {
-            if (rc == CANTO_OK && n == 1 && valid_hash(items[0].value, items[0].len)) {
-                memcpy(a->hash, items[0].value, items[0].len);
-                a->hash[items[0].len] = '\0';
-            } else if (rc != CANTO_NOTFOUND) {
-                canto_warn("%s: cannot read the vCard photo hash (%s)", r->bare,
-                           canto_rc_str(rc));
-            }
+        /* No vCard set can have come meanwhile: only the owner sets, and
+         * its sessions are all held until this load ends. */
+        if (rc == CANTO_OK && n == 1 && valid_hash(items[0].value, items[0].len)) {
+            memcpy(a->hash, items[0].value, items[0].len);
+            a->hash[items[0].len] = '\0';
+        } else if (rc != CANTO_NOTFOUND) {
+            canto_warn("%s: cannot read the vCard photo hash (%s)", r->bare, canto_rc_str(rc));
         }
         struct canto_session **waiting = a->waiting;
         size_t nwaiting = a->nwaiting;
@@ -437,7 +433,6 @@ struct set_req {
     struct canto_stanza *iq;
     char *bare;
     uint64_t gen;                  /* the avatar's gen this set gave it (0: none) */
-    bool had_known;                /* the avatar's state before, to undo */
     char old_hash[HASH_HEX + 1];
     char new_hash[HASH_HEX + 1];
 };
@@ -449,14 +444,15 @@ static void vcard_stored(void *ud, int rc)
     bool mine = a && r->gen != 0 && a->gen == r->gen;
     if (rc == CANTO_OK) {
         canto_route(r->server, canto_iq_result(r->iq));
-        if (mine && strcmp(r->old_hash, r->new_hash) != 0)
+        /* Contacts learn a new photo once it is durable, unless a later set
+         * has changed it again (that one will tell them). */
+        if (a && strcmp(r->old_hash, r->new_hash) != 0 && strcmp(a->hash, r->new_hash) == 0)
             rebroadcast(r->server, r->bare, r->new_hash);
         avatar_drop_if_empty(r->vs, r->bare);
     } else {
         /* Nothing was stored: presence goes back to the old hash unless
          * a later set changed it again. */
         if (mine) {
-            a->known = r->had_known;
             memcpy(a->hash, r->old_hash, sizeof a->hash);
             avatar_drop_if_empty(r->vs, r->bare);
         }
@@ -481,15 +477,8 @@ static int vcard_set(struct canto_module_inst *mi, struct canto_stanza *iq)
     struct canto_server *srv = mi->host->server;
     struct canto_xml_node *payload = canto_xml_first_element(iq->root);
     struct canto_jid account;
-    if (canto_iq_account(iq, &account) != CANTO_OK) {
-        canto_route_error(srv, iq, "auth", "forbidden", "You can only set your own vCard");
+    if (!canto_iq_owner_account(srv, iq, "You can only set your own vCard", &account))
         return CANTO_OK;
-    }
-    if (!canto_iq_from_owner(iq, &account)) {
-        canto_route_error(srv, iq, "auth", "forbidden", "You can only set your own vCard");
-        canto_jid_free(&account);
-        return CANTO_OK;
-    }
     if (strcmp(payload->name, "vCard") != 0) {
         canto_route_error(srv, iq, "modify", "bad-request", NULL);
         canto_jid_free(&account);
@@ -520,9 +509,7 @@ static int vcard_set(struct canto_module_inst *mi, struct canto_stanza *iq)
         canto_hashmap_put(&vs->avatars, a->bare, a);
     }
     if (a) {
-        r->had_known = a->known;
         memcpy(r->old_hash, a->hash, sizeof r->old_hash);
-        a->known = true;
         memcpy(a->hash, r->new_hash, sizeof a->hash);
         a->gen = r->gen = ++vs->next_gen;
     }

@@ -12,22 +12,15 @@
 
 #define NS_VERSION "jabber:iq:version"
 
-static void add_text_child(struct canto_stanza *st, struct canto_xml_node *parent,
-                           const char *name, const char *text)
-{
-    struct canto_xml_node *n = canto_xml_add_child(st, parent, name, NULL);
-    canto_xml_add_text(st, n, text, strlen(text));
-}
-
 static int version(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_stanza *r = canto_iq_result(iq);
     struct canto_xml_node *q = canto_xml_add_child(r, r->root, "query", NS_VERSION);
-    add_text_child(r, q, "name", CANTO_IDENTITY_NAME);
-    add_text_child(r, q, "version", CANTO_VERSION);
+    canto_xml_add_text_child(r, q, "name", CANTO_IDENTITY_NAME);
+    canto_xml_add_text_child(r, q, "version", CANTO_VERSION);
     struct utsname u;
     if (uname(&u) == 0)
-        add_text_child(r, q, "os", u.sysname);
+        canto_xml_add_text_child(r, q, "os", u.sysname);
     canto_route(mi->host->server, r);
     return CANTO_OK;
 }

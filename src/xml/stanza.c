@@ -242,6 +242,16 @@ struct canto_xml_node *canto_xml_add_text(struct canto_stanza *st, struct canto_
     return canto__xml_text(st, parent, text, len);
 }
 
+struct canto_xml_node *canto_xml_add_text_child(struct canto_stanza *st,
+                                                struct canto_xml_node *parent, const char *name,
+                                                const char *text)
+{
+    struct canto_xml_node *n = canto_xml_add_child(st, parent, name, NULL);
+    if (text && *text)
+        canto_xml_add_text(st, n, text, strlen(text));
+    return n;
+}
+
 void canto_xml_set_attr(struct canto_stanza *st, struct canto_xml_node *node, const char *name,
                         const char *value)
 {

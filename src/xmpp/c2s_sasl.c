@@ -189,7 +189,7 @@ static void creds_found(void *ud, int rc, const struct canto_scram_cred *creds, 
         s->password = NULL;
         s->step = SASL_WAIT_CHECK;
         c2s_ref(c);
-        if (uv_queue_work(c->sess.server->loop, &pc->work, plain_work, plain_done) != 0) {
+        if (canto_server_queue_work(c->sess.server, &pc->work, plain_work, plain_done) != 0) {
             c2s_unref(c);
             canto_free_secret(pc->password);
             free(pc);

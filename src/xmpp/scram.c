@@ -195,6 +195,19 @@ int canto_scram_cred_make(enum canto_hash h, const char *password, uint32_t iter
     return canto_scram_cred_derive(h, password, salt, sizeof salt, iterations, out);
 }
 
+int canto_scram_creds_make_all(const char *password, struct canto_scram_cred creds[])
+{
+    static const enum canto_hash hashes[CANTO_HASH_COUNT] = {CANTO_HASH_SHA1, CANTO_HASH_SHA256,
+                                                             CANTO_HASH_SHA512};
+    for (size_t i = 0; i < CANTO_HASH_COUNT; i++) {
+        int rc = canto_scram_cred_make(hashes[i], password, CANTO_SCRAM_DEFAULT_ITERATIONS,
+                                       &creds[i]);
+        if (rc != CANTO_OK)
+            return rc;
+    }
+    return CANTO_OK;
+}
+
 /* Derive again with the stored salt and count and compare both keys in
  * constant time. A password SASLprep refuses is simply wrong. */
 bool canto_scram_cred_check_password(const struct canto_scram_cred *cred, const char *password)

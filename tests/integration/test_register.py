@@ -15,13 +15,14 @@ import os
 import sys
 import time
 import uuid
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from clients import (IqError, LoginFailed, client_for, close_all, login,  # noqa: E402
-                     login_fails, login_im, subscribe_and_approve, wait_presence,
-                     wait_push, xml_of)
+                     login_fails, login_im, send_iq, subscribe_and_approve,
+                     wait_presence, wait_push, xml_of)
 from rawxmpp import (NS_CLIENT, NS_STANZAS, NS_STREAM, NS_STREAMS, Client,  # noqa: E402
                      StanzaError, condition, q, tostring)
 from rawxmpp import login as raw_login  # noqa: E402
@@ -324,6 +325,59 @@ async def test_password_change_even_when_registration_is_off():
         assert "not-authorized" in str(err), err
         c = await login(server, acct, password="a brand new password")
         await c.close()
+
+
+def _change_payload(acct, password):
+    return (f"<query xmlns='{NS_REGISTER}'><username>{acct.user}</username>"
+            f"<password>{password}</password></query>")
+
+
+async def test_one_password_change_at_a_time():
+    """Each change costs three key derivations on the thread pool that PLAIN
+    logins share: a second one while the first is running is refused with
+    resource-constraint, and the first still completes."""
+    with harness.Server() as server:
+        acct = server.account("pw")
+        c = await login(server, acct)
+        try:
+            first, second = await asyncio.gather(
+                send_iq(c, _change_payload(acct, "new password number 1"), type="set"),
+                send_iq(c, _change_payload(acct, "new password number 2"), type="set"),
+                return_exceptions=True)
+            assert not isinstance(first, Exception), first
+            assert isinstance(second, IqError), second
+            assert second.iq["error"]["condition"] == "resource-constraint", xml_of(second.iq)
+        finally:
+            await c.close()
+        c = await login(server, acct, password="new password number 1")
+        await c.close()
+
+
+async def test_stop_while_passwords_are_derived():
+    """A server told to stop while key derivations run on its thread pool
+    waits for them before freeing what their completions use, and exits
+    cleanly (under the sanitizers, a completion after the free is a crash)."""
+    with harness.Server() as server:
+        clients = []
+        try:
+            for i in range(4):
+                acct = server.account(f"stop{i}")
+                clients.append((acct, await login(server, acct)))
+            for acct, c in clients:
+                iq = c.Iq(stype="set")
+                iq.append(ET.fromstring(_change_payload(acct, "a password while stopping")))
+                iq.send()   # no wait for the answer: the server stops meanwhile
+            # The connections go at once, so the stop has no stream to wait
+            # for while the derivations are still running.
+            await asyncio.sleep(0.005)
+            for _, c in clients:
+                c.drop()
+            await asyncio.sleep(0.005)
+            rc = server.stop()
+            assert rc == 0, f"cantod exited with {rc}:\n{server.log_tail()}"
+        finally:
+            for _, c in clients:
+                c.drop()
 
 
 async def test_other_accounts_are_not_yours(server):

@@ -377,6 +377,26 @@ async def test_changing_the_photo_rebroadcasts_presence(server):
         await close_all(desk, phone)
 
 
+async def test_a_new_photo_followed_at_once_by_another_set_is_rebroadcast(server):
+    """Two sets sent together: the first brings a new photo, the second
+    keeps it (only the nickname changes). The phone's presence still goes
+    out again with the new hash."""
+    a = server.account("alice")
+    desk = await connect(server, a, "desk")
+    phone = await connect(server, a, "phone", plugins=())
+    try:
+        phone.send_presence(pstatus="on the bus")
+        await desk.next_presence(from_jid(phone.boundjid.full))
+        data, digest = image()
+        await asyncio.gather(publish(desk, vcard_of(desk, "Alice", photo=data)),
+                             publish(desk, vcard_of(desk, "Alice", photo=data, nickname="Al")))
+        p = await desk.next_presence(
+            lambda p: from_jid(phone.boundjid.full)(p) and photo_of(p) == digest)
+        assert p["status"] == "on the bus", xml_of(p)
+    finally:
+        await close_all(desk, phone)
+
+
 async def test_what_the_client_says_about_its_photo(server):
     """A matching hash from the client is left as it is; an explicit empty
     <photo/> ("no avatar") is never overridden; an empty update element
