@@ -106,6 +106,16 @@ SSL *canto_conn_ssl(const struct canto_conn *c);
  * everything else queued for this peer in the same turn. If the queue grows
  * past max_send_queue the connection is closed ("send queue full"). */
 void canto_conn_write(struct canto_conn *c, const void *data, size_t len);
+/* Call cb(ud, CANTO_OK) once every byte queued on c so far has been handed
+ * to the kernel (the uv_write of it completed), or cb(ud, CANTO_ERROR) if
+ * the connection closes before that (dropped, aborted, send queue full) or
+ * is closing already. With nothing waiting, cb runs before this returns;
+ * otherwise from the loop, at most once, and always before ops->on_close.
+ * "Written" means the peer's kernel may still lose it with the connection:
+ * it is the transport's part of "the client has taken it" (Stream
+ * Management acknowledgements are the rest). */
+typedef void (*canto_conn_written_fn)(void *ud, int status);
+void canto_conn_when_written(struct canto_conn *c, canto_conn_written_fn cb, void *ud);
 /* Write what is queued, then close (TLS close_notify, TCP FIN). */
 void canto_conn_close(struct canto_conn *c, const char *reason);
 /* Close now, dropping what is queued. */

@@ -8,6 +8,11 @@
  * uv_try_write, so the common case copies nothing beyond encryption; only
  * what the kernel does not take is copied into a write request.
  *
+ * A protocol that must know when its output has really left (offline
+ * messages are deleted only then) asks canto_conn_when_written: a waiter
+ * remembers how many bytes had been accepted when it asked and is told once
+ * the kernel has taken that many, or that the connection died first.
+ *
  * One timer per connection serves both the idle timeout and the end of read
  * throttling. The idle deadline is checked lazily: a read only records the
  * time, and the timer re-arms itself for the remainder when it fires early.
@@ -56,7 +61,18 @@ struct canto_conn {
     bool handles_closing;     /* uv_close called */
     bool reading;             /* uv_read_start active */
     bool tls_ready;           /* handshake complete */
+    uint64_t accepted;        /* bytes ever taken for the socket (after TLS): those
+                               * not in out nor queued are written */
+    struct written_waiter *waiters; /* canto_conn_when_written, oldest first */
     char peer[INET6_ADDRSTRLEN + 8];
+};
+
+/* Someone waiting for the bytes queued before it to reach the kernel. */
+struct written_waiter {
+    uint64_t target;              /* c->accepted when it started waiting */
+    canto_conn_written_fn cb;
+    void *ud;
+    struct written_waiter *next;
 };
 
 struct write_req {
@@ -113,11 +129,59 @@ static void dirty_unlink(struct canto_conn *c)
     c->dirty = false;
 }
 
+/* Tell the waiters whose bytes have all been written. A callback may
+ * write to, close or abort c (never free it: that happens only from the
+ * close callback), so the list is re-read after each call. */
+static void notify_written(struct canto_conn *c)
+{
+    while (c->waiters && c->waiters->target <= c->accepted - c->queued - c->out.len) {
+        struct written_waiter *w = c->waiters;
+        c->waiters = w->next;
+        w->cb(w->ud, CANTO_OK);
+        free(w);
+    }
+}
+
+/* The connection is gone: whatever was still waiting will never be
+ * written. */
+static void fail_waiters(struct canto_conn *c)
+{
+    while (c->waiters) {
+        struct written_waiter *w = c->waiters;
+        c->waiters = w->next;
+        w->cb(w->ud, CANTO_ERROR);
+        free(w);
+    }
+}
+
+void canto_conn_when_written(struct canto_conn *c, canto_conn_written_fn cb, void *ud)
+{
+    /* A closing connection drops what it is given, so nothing asked about
+     * now can be known to have been written. */
+    if (c->closing) {
+        cb(ud, CANTO_ERROR);
+        return;
+    }
+    if (c->queued == 0 && c->out.len == 0) {
+        cb(ud, CANTO_OK);
+        return;
+    }
+    struct written_waiter *w = canto_xmalloc(sizeof(*w));
+    *w = (struct written_waiter){.target = c->accepted, .cb = cb, .ud = ud};
+    /* Appended at the end (a walk: a connection has a waiter or two), so
+     * that they are told in the order they asked. */
+    struct written_waiter **tail = &c->waiters;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = w;
+}
+
 static void handle_closed(uv_handle_t *h)
 {
     struct canto_conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    fail_waiters(c);
     c->ops->on_close(c, c->close_reason ? c->close_reason : "closed");
     dirty_unlink(c);
     canto_buf_free(&c->out);
@@ -149,8 +213,12 @@ static void write_done(uv_write_t *req, int status)
     c->queued -= w->len;
     free(w->data);
     free(w);
-    if (status < 0 && status != UV_ECANCELED)
-        canto_conn_abort(c, "write failed");
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            canto_conn_abort(c, "write failed");
+        return; /* its waiters fail when the connection closes */
+    }
+    notify_written(c);
 }
 
 /* Give this turn's output to the socket: a direct write first, and what
@@ -178,6 +246,7 @@ static void flush_out(struct canto_conn *c)
     size_t len = c->out.len - off;
     if (len == 0) {
         canto_buf_free(&c->out);
+        notify_written(c);
         return;
     }
     if (c->queued + len > c->max_queue) {
@@ -218,6 +287,7 @@ static void send_raw(struct canto_conn *c, const char *data, size_t len)
         return;
     }
     canto_buf_append(&c->out, data, len);
+    c->accepted += len;
     if (!c->dirty) {
         c->dirty = true;
         c->dirty_prev = NULL;
