@@ -8,7 +8,7 @@
 set -eu
 
 build_pkgs="gcc make cmake pkg-config openssl libuv1-dev libexpat1-dev libssl-dev \
-libyaml-dev libsqlite3-dev libidn-dev libidn2-dev"
+libyaml-dev libsqlite3-dev libidn-dev libidn2-dev libsodium-dev"
 test_pkgs="clang libclang-rt-14-dev python3 python3-slixmpp go-sendxmpp libstrophe-dev"
 
 pkgs=$build_pkgs

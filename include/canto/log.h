@@ -2,8 +2,9 @@
  * log.h: logging to stderr.
  *
  * The level is the one piece of process-wide state outside struct
- * canto_server: it is set once at start-up (and on reload) by the main
- * program, before any other thread exists, and only read afterwards.
+ * canto_server: set by the main program at start-up (and on reload), read
+ * by every thread that logs (the loop, the storage worker, the thread
+ * pool). It is an atomic, so setting it while others log is safe.
  */
 #ifndef CANTO_LOG_H
 #define CANTO_LOG_H

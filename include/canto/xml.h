@@ -132,6 +132,7 @@ enum canto_xml_error {
     CANTO_XML_ERR_RESTRICTED,       /* restricted-xml: DTD, entity, PI, comment */
     CANTO_XML_ERR_POLICY,           /* policy-violation: size, depth or attribute limit */
     CANTO_XML_ERR_BAD_NAMESPACE,    /* invalid-namespace: stream header not in the streams ns */
+    CANTO_XML_ERR_ENCODING,         /* unsupported-encoding: an XML declaration naming other than UTF-8 */
 };
 
 struct canto_xml_parser_events {

@@ -1,10 +1,19 @@
 /*
- * hashmap.c: the string-keyed hash table of hashmap.h. FNV-1a hashing; the
- * table doubles when it holds as many entries as buckets, so lookups stay
- * O(1) on average and a session costs the same at 19,000 as at 1,000.
+ * hashmap.c: the string-keyed hash table of hashmap.h. The table doubles
+ * when it holds as many entries as buckets, so lookups stay O(1) on average
+ * and a session costs the same at 19,000 as at 1,000.
+ *
+ * Keys often come from peers (JIDs, addresses), so the hash is keyed
+ * SipHash (libsodium's crypto_shorthash) with a random key per table: a
+ * peer that cannot learn the key cannot aim many keys at one bucket (hash
+ * flooding), as it could with an unkeyed hash such as FNV-1a. The key is
+ * drawn when the table first allocates buckets, so an empty table costs
+ * nothing.
  */
 #include "canto/hashmap.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,13 +24,12 @@ struct canto_hashmap_entry {
     void *value;
 };
 
-static uint32_t hash_str(const char *s)
+static uint32_t hash_str(const struct canto_hashmap *m, const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, (const unsigned char *)s, strlen(s), m->key);
+    uint32_t h;
+    memcpy(&h, out, sizeof(h));
     return h;
 }
 
@@ -30,6 +38,18 @@ void canto_hashmap_init(struct canto_hashmap *m)
     m->buckets = NULL;
     m->nbuckets = 0;
     m->count = 0;
+}
+
+/* A fresh secret key for the table (before its first entry). sodium_init
+ * is idempotent and thread-safe; it fails only if the system has no source
+ * of randomness, where nothing secure can run. */
+static void choose_key(struct canto_hashmap *m)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "canto: libsodium cannot start: no source of randomness\n");
+        abort();
+    }
+    randombytes_buf(m->key, sizeof(m->key));
 }
 
 void canto_hashmap_free(struct canto_hashmap *m)
@@ -46,11 +66,11 @@ void canto_hashmap_free(struct canto_hashmap *m)
     canto_hashmap_init(m);
 }
 
+/* The link holding key's entry, or the empty link ending its chain. The
+ * table has buckets. */
 static struct canto_hashmap_entry **find_slot(const struct canto_hashmap *m, const char *key,
                                               uint32_t h)
 {
-    if (!m->nbuckets)
-        return NULL;
     struct canto_hashmap_entry **slot = &m->buckets[h & (m->nbuckets - 1)];
     while (*slot && ((*slot)->hash != h || strcmp((*slot)->key, key) != 0))
         slot = &(*slot)->next;
@@ -59,12 +79,16 @@ static struct canto_hashmap_entry **find_slot(const struct canto_hashmap *m, con
 
 void *canto_hashmap_get(const struct canto_hashmap *m, const char *key)
 {
-    struct canto_hashmap_entry **slot = find_slot(m, key, hash_str(key));
-    return slot && *slot ? (*slot)->value : NULL;
+    if (!m->nbuckets)
+        return NULL;
+    struct canto_hashmap_entry **slot = find_slot(m, key, hash_str(m, key));
+    return *slot ? (*slot)->value : NULL;
 }
 
 static void grow(struct canto_hashmap *m)
 {
+    if (!m->nbuckets)
+        choose_key(m);
     size_t n = m->nbuckets ? m->nbuckets * 2 : 16;
     struct canto_hashmap_entry **b = canto_xcalloc(n, sizeof(*b));
     for (size_t i = 0; i < m->nbuckets; i++) {
@@ -83,9 +107,11 @@ static void grow(struct canto_hashmap *m)
 
 void *canto_hashmap_put(struct canto_hashmap *m, const char *key, void *value)
 {
-    uint32_t h = hash_str(key);
+    if (!m->nbuckets)
+        grow(m);
+    uint32_t h = hash_str(m, key);
     struct canto_hashmap_entry **slot = find_slot(m, key, h);
-    if (slot && *slot) {
+    if (*slot) {
         void *old = (*slot)->value;
         (*slot)->value = value;
         (*slot)->key = key;
@@ -105,8 +131,10 @@ void *canto_hashmap_put(struct canto_hashmap *m, const char *key, void *value)
 
 void *canto_hashmap_remove(struct canto_hashmap *m, const char *key)
 {
-    struct canto_hashmap_entry **slot = find_slot(m, key, hash_str(key));
-    if (!slot || !*slot)
+    if (!m->nbuckets)
+        return NULL;
+    struct canto_hashmap_entry **slot = find_slot(m, key, hash_str(m, key));
+    if (!*slot)
         return NULL;
     struct canto_hashmap_entry *e = *slot;
     void *value = e->value;
@@ -133,4 +161,17 @@ void **canto_hashmap_values(const struct canto_hashmap *m, size_t *n)
             out[k++] = e->value;
     *n = k;
     return out;
+}
+
+size_t canto_hashmap_longest_chain(const struct canto_hashmap *m)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        size_t len = 0;
+        for (struct canto_hashmap_entry *e = m->buckets[i]; e; e = e->next)
+            len++;
+        if (len > longest)
+            longest = len;
+    }
+    return longest;
 }

@@ -1,25 +1,29 @@
 /*
  * log.c: timestamped log lines on stderr. See log.h for why the level is the
- * one process-wide variable.
+ * one process-wide variable. Every thread reads it (the storage worker and
+ * the thread pool log too) while the loop may set it (start-up, reload), so
+ * it is atomic; relaxed order is enough, since a thread that sees the new
+ * level a moment late logs one line more or less, nothing worse.
  */
 #include "canto/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-static enum canto_log_level log_level = CANTO_LOG_INFO;
+static _Atomic int log_level = CANTO_LOG_INFO;
 
 void canto_log_set_level(enum canto_log_level level)
 {
-    log_level = level;
+    atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
 enum canto_log_level canto_log_get_level(void)
 {
-    return log_level;
+    return (enum canto_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 int canto_log_level_parse(const char *s, enum canto_log_level *out)
@@ -40,7 +44,7 @@ int canto_log_level_parse(const char *s, enum canto_log_level *out)
 void canto_log(enum canto_log_level level, const char *fmt, ...)
 {
     static const char *const tags[] = {"debug", "info", "warn", "error"};
-    if (level < log_level)
+    if (level < canto_log_get_level())
         return;
     char stamp[32];
     struct timespec ts;

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "xml/tree.h"
@@ -437,6 +438,20 @@ static void XMLCALL on_comment(void *ud, const XML_Char *data)
     fail(ud, CANTO_XML_ERR_RESTRICTED);
 }
 
+/* RFC 6120 11.6: a stream is UTF-8. expat is told so whatever the document
+ * declares (so a declared encoding would otherwise be ignored silently); an
+ * XML declaration naming any other encoding is refused with
+ * unsupported-encoding (4.9.3.22). No declaration, or one without an
+ * encoding, means UTF-8. */
+static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Char *encoding,
+                                int standalone)
+{
+    (void)version;
+    (void)standalone;
+    if (encoding && strcasecmp(encoding, "UTF-8") != 0)
+        fail(ud, CANTO_XML_ERR_ENCODING);
+}
+
 /* expat salts its hash tables with fresh randomness per parser: a getrandom
  * system call (and a getenv) every time one is created, which a released
  * stream does at every read. The parser's own random seed serves as well,
@@ -477,6 +492,7 @@ static void create_expat(struct canto_xml_parser *p)
     XML_SetEntityDeclHandler(p->xp, on_entity_decl);
     XML_SetProcessingInstructionHandler(p->xp, on_pi);
     XML_SetCommentHandler(p->xp, on_comment);
+    XML_SetXmlDeclHandler(p->xp, on_xml_decl);
     XML_SetCdataSectionHandler(p->xp, on_cdata_start, on_cdata_end);
     XML_SetParamEntityParsing(p->xp, XML_PARAM_ENTITY_PARSING_NEVER);
 #if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 6)
@@ -693,6 +709,7 @@ const char *canto_xml_error_str(enum canto_xml_error err)
     case CANTO_XML_ERR_RESTRICTED: return "restricted-xml";
     case CANTO_XML_ERR_POLICY: return "policy-violation";
     case CANTO_XML_ERR_BAD_NAMESPACE: return "invalid-namespace";
+    case CANTO_XML_ERR_ENCODING: return "unsupported-encoding";
     }
     return "unknown";
 }

@@ -330,14 +330,11 @@ static const struct canto_xml_parser_events parser_events = {
     .stream_close = on_stream_close,
 };
 
+/* The stream error for a parser failure: the parser's names are RFC 6120
+ * conditions (xml.h). */
 static const char *xml_error_condition(enum canto_xml_error e)
 {
-    switch (e) {
-    case CANTO_XML_ERR_RESTRICTED: return "restricted-xml";
-    case CANTO_XML_ERR_POLICY: return "policy-violation";
-    case CANTO_XML_ERR_BAD_NAMESPACE: return "invalid-namespace";
-    default: return "not-well-formed";
-    }
+    return e == CANTO_XML_ERR_NONE ? "not-well-formed" : canto_xml_error_str(e);
 }
 
 /* Give the expat parser back right after a read that left the stream

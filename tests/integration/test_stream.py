@@ -268,6 +268,26 @@ async def test_unsupported_version(server):
     await c.expect_stream_error("unsupported-version")
 
 
+async def test_declared_encoding_other_than_utf8(server):
+    """RFC 6120 11.6 and 4.9.3.22: a stream is UTF-8; a declaration naming
+    another encoding gets unsupported-encoding (expat would otherwise decode
+    it as UTF-8 regardless)."""
+    for enc in ("ISO-8859-1", "UTF-16"):
+        c = await Client.connect(server.ports["optional"])
+        await c.send(f"<?xml version='1.0' encoding='{enc}'?>" + c.header(decl=False))
+        await c.expect_stream_error("unsupported-encoding")
+
+
+async def test_declared_utf8_encoding_is_accepted(server):
+    for enc in ("UTF-8", "utf-8"):
+        c = await Client.connect(server.ports["optional"])
+        c._reset_parser()
+        await c.send(f"<?xml version='1.0' encoding='{enc}'?>" + c.header(decl=False))
+        el = await c.read_stanza()
+        assert el.tag.endswith("features"), el.tag
+        await c.close_stream()
+
+
 # ---------------------------------------------------------------------------
 # Order of negotiation
 
