@@ -28,9 +28,9 @@ trap 'rm -f "$seen_exceptions"' EXIT
 # (neither includes the other), xmpp 3, core 4, modules 5, programs 6.
 header_layer() {
     case "$1" in
-    common|buf|arena|log|hashmap|jid|base64|utf8|scram) echo util ;;
+    common|buf|arena|log|hashmap|jid|base64|utf8|scram|addr) echo util ;;
     xml) echo xml ;;
-    net) echo net ;;
+    net|transport) echo net ;;
     storage) echo storage ;;
     c2s|stanza) echo xmpp ;;
     server|session|router|module|config|doap) echo core ;;

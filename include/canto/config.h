@@ -16,9 +16,7 @@
 #include "canto/common.h"
 #include "canto/log.h"
 
-enum canto_service {
-    CANTO_SERVICE_C2S,
-};
+struct canto_listener_kind; /* core/listeners.h */
 
 enum canto_tls_mode {
     CANTO_TLS_REQUIRED, /* STARTTLS offered and required before SASL (default) */
@@ -27,7 +25,7 @@ enum canto_tls_mode {
 };
 
 struct canto_listen_config {
-    enum canto_service service;
+    const struct canto_listener_kind *service; /* service: what listens (default c2s) */
     char *address;         /* IPv4 or IPv6 literal */
     int port;
     enum canto_tls_mode tls;
@@ -50,6 +48,9 @@ struct canto_limits_config {
     unsigned idle_timeout;        /* s without any byte from the peer; default 900 */
     size_t c2s_rate;              /* bytes/s read per connection; default 65536 */
     size_t send_queue;            /* bytes queued to a peer before it is cut off; default 4 MiB */
+    size_t max_connections;       /* connections held at once, all listeners; default 100000 */
+    size_t connections_per_address; /* from one address (IPv6: /64); default 1000 */
+    bool loopback_exempt;         /* loopback addresses have no per-address cap; default true */
 };
 
 /* In-band registration (XEP-0077) settings, at the top level (defaults for

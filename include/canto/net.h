@@ -1,19 +1,24 @@
 /*
  * net.h: connections (TCP, optionally TLS) and listeners on libuv.
  *
- * A struct canto_conn is a transport: bytes in, bytes out, TLS below, a
- * protocol (c2s stream, later s2s, WebSocket...) above through the ops
- * callbacks. TLS uses OpenSSL over a BIO of our own, so libuv stays in charge
- * of the socket. Read buffers are not per connection: each read lands in a buffer
- * owned by the worker (struct canto_net_buffers), so an idle connection holds
- * no read memory; OpenSSL's buffers are released when idle
- * (SSL_MODE_RELEASE_BUFFERS).
+ * A struct canto_conn is the TCP (and TLS over TCP) transport of
+ * transport.h: streams above see only struct canto_transport, never this
+ * file. TLS uses OpenSSL over a BIO of our own, so libuv stays in charge
+ * of the socket. Read buffers are not per connection: each read lands in a
+ * buffer owned by the worker (struct canto_net_buffers), so an idle
+ * connection holds no read memory; OpenSSL's buffers are released when
+ * idle (SSL_MODE_RELEASE_BUFFERS).
  *
- * Lifetime: the conn is freed only from its close callback; ops->on_close is
- * the last call the protocol gets. A protocol may call canto_conn_close()
- * from inside on_data: the rest of the data is dropped and no more callbacks
- * follow except on_close. Callers that call out and then touch the conn again
- * re-check canto_conn_is_closing().
+ * A struct canto_tcp_listener accepts connections on one socket, counts
+ * them against the connection caps (struct canto_conn_caps: per address
+ * and in total), refuses the excess before anything else is allocated for
+ * them, starts direct TLS where configured, and hands each new transport
+ * to its accept callback (the service: c2s, later s2s, components, HTTP).
+ *
+ * Lifetime: the conn is freed only from its close callback; the transport
+ * event closed is the last call the stream gets. A stream may close from
+ * inside data: the rest of the data is dropped and no more events follow
+ * except closed.
  */
 #ifndef CANTO_NET_H
 #define CANTO_NET_H
@@ -23,6 +28,8 @@
 
 #include "canto/buf.h"
 #include "canto/common.h"
+#include "canto/hashmap.h"
+#include "canto/transport.h"
 
 struct canto_conn;
 
@@ -42,18 +49,6 @@ void canto_net_buffers_init(struct canto_net_buffers *bufs, uv_loop_t *loop);
 /* Flush what is pending and close; bufs is freed by the close callback, so
  * the loop must run once more. */
 void canto_net_buffers_close(struct canto_net_buffers *bufs);
-
-struct canto_conn_ops {
-    /* Plaintext arrived. */
-    void (*on_data)(struct canto_conn *c, const char *data, size_t len);
-    /* The TLS handshake finished (STARTTLS or direct). */
-    void (*on_tls_ready)(struct canto_conn *c);
-    /* The peer sent nothing for the idle timeout (see canto_conn_set_timeout). */
-    void (*on_timeout)(struct canto_conn *c);
-    /* The connection is gone (peer closed, error, or our close finished).
-     * reason is a short text for logs. The conn is freed right after. */
-    void (*on_close)(struct canto_conn *c, const char *reason);
-};
 
 /* --- TLS contexts -------------------------------------------------------- */
 
@@ -87,50 +82,67 @@ struct canto_conn_limits {
     size_t max_send_queue; /* bytes queued to a slow reader before it is cut off */
 };
 
-/* Accept a new connection from server (a listening uv_tcp_t). Returns NULL if
- * accept failed. ops/ud belong to the protocol above. */
+/* Accept a new connection from server (a listening uv_tcp_t); tls is used
+ * for STARTTLS and direct TLS (may be NULL: no TLS). Returns NULL if accept
+ * failed. The transport has no events until canto_transport_attach. */
 struct canto_conn *canto_conn_accept(uv_stream_t *server, struct canto_net_buffers *bufs,
                                      const struct canto_conn_limits *limits,
-                                     const struct canto_conn_ops *ops, void *ud);
-void *canto_conn_ud(const struct canto_conn *c);
-/* Start reading (after the protocol is ready for on_data). */
+                                     struct canto_tls *tls);
+/* The transport of transport.h that c is. */
+struct canto_transport *canto_conn_transport(struct canto_conn *c);
+/* Start reading (once the stream is attached). */
 int canto_conn_start(struct canto_conn *c);
-/* Begin a TLS handshake as server: STARTTLS, or direct TLS right after accept.
- * Plaintext already buffered is discarded. */
-int canto_conn_start_tls(struct canto_conn *c, struct canto_tls *tls);
-bool canto_conn_is_tls(const struct canto_conn *c);
-/* The SSL object once TLS is up (channel binding, version), else NULL. */
-SSL *canto_conn_ssl(const struct canto_conn *c);
-/* Queue data to the peer (encrypted if TLS is up). Never blocks; it is
- * written when the loop has handled this turn's reads, together with
- * everything else queued for this peer in the same turn. If the queue grows
- * past max_send_queue the connection is closed ("send queue full"). */
-void canto_conn_write(struct canto_conn *c, const void *data, size_t len);
-/* Call cb(ud, CANTO_OK) once every byte queued on c so far has been handed
- * to the kernel (the uv_write of it completed), or cb(ud, CANTO_ERROR) if
- * the connection closes before that (dropped, aborted, send queue full) or
- * is closing already. With nothing waiting, cb runs before this returns;
- * otherwise from the loop, at most once, and always before ops->on_close.
- * "Written" means the peer's kernel may still lose it with the connection:
- * it is the transport's part of "the client has taken it" (Stream
- * Management acknowledgements are the rest). */
-typedef void (*canto_conn_written_fn)(void *ud, int status);
-void canto_conn_when_written(struct canto_conn *c, canto_conn_written_fn cb, void *ud);
-/* Write what is queued, then close (TLS close_notify, TCP FIN). */
-void canto_conn_close(struct canto_conn *c, const char *reason);
-/* Close now, dropping what is queued. */
-void canto_conn_abort(struct canto_conn *c, const char *reason);
-bool canto_conn_is_closing(const struct canto_conn *c);
-/* Call ops->on_timeout after ms without data from the peer (0 disables).
- * Any received byte restarts the clock. */
-void canto_conn_set_timeout(struct canto_conn *c, uint64_t ms);
-/* Call ops->on_timeout ms from now whatever the peer sends (0 cancels):
- * the time allowed to authenticate. */
-void canto_conn_set_deadline(struct canto_conn *c, uint64_t ms);
-/* Peer address as text ("127.0.0.1:40000"), for logs and per-IP limits. */
-const char *canto_conn_peer(const struct canto_conn *c);
-/* Bytes waiting to be written. */
-size_t canto_conn_queued(const struct canto_conn *c);
+/* Begin a TLS handshake as server: direct TLS right after accept (the
+ * transport's start_tls op does the same for STARTTLS). */
+int canto_conn_start_tls(struct canto_conn *c);
+
+/* --- connection caps and listeners ---------------------------------------------- */
+
+/* How many connections the listeners of a server hold, per address (IPv4,
+ * IPv6 per /64) and in total, against the configured caps. The counts are
+ * taken at accept and given back when the connection is freed. */
+struct canto_conn_caps {
+    size_t total;              /* most connections at once (0: no cap) */
+    size_t per_address;        /* most from one address (0: no cap) */
+    bool exempt_loopback;      /* loopback addresses have no per-address cap */
+    size_t count;              /* connections held now */
+    size_t refusing;           /* refused connections still closing */
+    struct canto_hashmap by_address; /* address key -> its count (one entry per address) */
+};
+
+void canto_conn_caps_init(struct canto_conn_caps *caps, size_t total, size_t per_address,
+                          bool exempt_loopback);
+/* Only once every connection is freed. */
+void canto_conn_caps_free(struct canto_conn_caps *caps);
+
+struct canto_tcp_listener;
+
+/* A new connection for the service: attach the stream to t (see
+ * transport.h); reading starts when this returns. */
+typedef void (*canto_accept_fn)(void *ud, struct canto_transport *t);
+
+struct canto_tcp_listener_options {
+    const char *address;            /* IPv4 or IPv6 literal */
+    int port;
+    bool direct_tls;                /* TLS from the first byte */
+    struct canto_tls *tls;          /* contexts for direct TLS and STARTTLS, or NULL */
+    struct canto_net_buffers *bufs;
+    const struct canto_conn_limits *limits;
+    struct canto_conn_caps *caps;   /* shared by the server's listeners */
+    /* Written to a connection refused by a cap before it is closed (the
+     * service's own "go away", a stream error for XMPP); not on direct TLS,
+     * where nothing can be said before a handshake we do not want to pay. */
+    const char *refusal;
+    canto_accept_fn accept;
+    void *ud;
+};
+
+/* Listen. CANTO_OK, or a libuv error code (negative) with nothing left open. */
+int canto_tcp_listener_open(uv_loop_t *loop, const struct canto_tcp_listener_options *opts,
+                            struct canto_tcp_listener **out);
+/* Stop accepting; done (may be NULL) is called when the socket is closed
+ * and the listener freed. */
+void canto_tcp_listener_close(struct canto_tcp_listener *l, void (*done)(void *ud), void *ud);
 
 /* Channel binding data for SCRAM-PLUS: "tls-exporter" (RFC 9266),
  * "tls-server-end-point" or "tls-unique" (RFC 5929). Returns the length written to out, or

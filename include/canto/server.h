@@ -52,10 +52,11 @@ struct canto_domain_service {
     const char *name;                /* human name for disco#items */
 };
 
+/* One configured socket (a listen: entry) and the kind that serves it. */
 struct canto_listener {
-    uv_tcp_t tcp;
+    struct canto_tcp_listener *tcp;          /* NULL once closed */
     struct canto_server *server;
-    const struct canto_listen_config *cfg;
+    const struct canto_listen_config *cfg;   /* cfg->service: its listener kind */
 };
 
 struct canto_server {
@@ -75,6 +76,7 @@ struct canto_server {
     struct canto_net_buffers *netbufs;   /* shared read buffers of this loop */
     struct canto_buf scratch;            /* serialisation of one outgoing stanza at a time */
     struct canto_conn_limits c2s_limits;
+    struct canto_conn_caps conn_caps;    /* connections per address and in total */
     unsigned char fake_secret[32];       /* SCRAM salts for unknown users */
     uint64_t next_stream_id;
     uv_timer_t idle_sweep;               /* releases idle streams' parser memory */

@@ -34,6 +34,7 @@
 #include <yaml.h>
 
 #include "canto/jid.h"
+#include "core/listeners.h"
 
 /* One error found, kept until the end so that all can be sorted by line. */
 struct error_line {
@@ -785,16 +786,23 @@ struct listen_tmp {
     bool ok;                   /* every field valid so far */
 };
 
+/* service: a name from the listener table (core/listeners.c), so that a
+ * new kind needs no edit here. */
 static void on_service(struct loader *ld, const char *path, const yaml_node_t *key,
                        const yaml_node_t *value, void *target, const struct key_spec *spec)
 {
-    static const char *const names[] = {"c2s"};
+    const char *names[16];
+    size_t n = 0;
+    while (n < CANTO_ARRAY_LEN(names) && canto_listener_kinds[n]) {
+        names[n] = canto_listener_kinds[n]->name;
+        n++;
+    }
     struct listen_tmp *t = target;
-    int i = get_choice(ld, path, value, names, CANTO_ARRAY_LEN(names));
+    int i = get_choice(ld, path, value, names, n);
     if (i < 0)
         t->ok = false;
     else
-        t->lc.service = CANTO_SERVICE_C2S;
+        t->lc.service = canto_listener_kinds[i];
 }
 
 /* address: kept in inet_ntop's canonical form, so that "::0" and "::" are
@@ -847,7 +855,7 @@ static void on_listen_tls(struct loader *ld, const char *path, const yaml_node_t
 }
 
 static const struct key_spec listen_keys[] = {
-    {"service", on_service, true, NULL},
+    {"service", on_service, false, NULL},
     {"address", on_address, true, NULL},
     {"port", on_port, true, NULL},
     {"tls", on_listen_tls, false, NULL},
@@ -874,7 +882,9 @@ static void on_listen(struct loader *ld, const char *path, const yaml_node_t *ke
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *v = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
         index_path(&item, path, i);
-        struct listen_tmp t = {.lc = {.tls = CANTO_TLS_REQUIRED, .line = line_of(v)}, .ok = true};
+        struct listen_tmp t = {.lc = {.service = canto_listener_kinds[0], .tls = CANTO_TLS_REQUIRED,
+                                      .line = line_of(v)},
+                               .ok = true};
         if (!walk_mapping(ld, item.data, v, listen_keys, CANTO_ARRAY_LEN(listen_keys), &t) ||
             is_null(v)) {
             t.ok = false;
@@ -963,6 +973,8 @@ static const struct limit_def lim_connect = LIMIT(connect_timeout, 1, 3600, 30);
 static const struct limit_def lim_idle = LIMIT(idle_timeout, 10, 604800, 900);
 static const struct limit_def lim_rate = LIMIT(c2s_rate, 1024, 1073741824, 65536);
 static const struct limit_def lim_queue = LIMIT(send_queue, 65536, 1073741824, 4194304);
+static const struct limit_def lim_conns = LIMIT(max_connections, 1, 10000000, 100000);
+static const struct limit_def lim_conns_addr = LIMIT(connections_per_address, 1, 10000000, 1000);
 
 static void set_limit(struct canto_limits_config *limits, const struct limit_def *def, long v)
 {
@@ -982,6 +994,15 @@ static void on_limit(struct loader *ld, const char *path, const yaml_node_t *key
         set_limit(&ld->cfg->limits, def, v);
 }
 
+static void on_loopback_exempt(struct loader *ld, const char *path, const yaml_node_t *key,
+                               const yaml_node_t *value, void *target,
+                               const struct key_spec *spec)
+{
+    bool b;
+    if (get_bool(ld, path, value, &b) == CANTO_OK)
+        ld->cfg->limits.loopback_exempt = b;
+}
+
 static const struct key_spec limit_keys[] = {
     {"c2s_max_stanza_size", on_limit, false, &lim_stanza},
     {"max_depth", on_limit, false, &lim_depth},
@@ -991,6 +1012,9 @@ static const struct key_spec limit_keys[] = {
     {"idle_timeout", on_limit, false, &lim_idle},
     {"c2s_rate", on_limit, false, &lim_rate},
     {"send_queue", on_limit, false, &lim_queue},
+    {"max_connections", on_limit, false, &lim_conns},
+    {"connections_per_address", on_limit, false, &lim_conns_addr},
+    {"loopback_exempt", on_loopback_exempt, false, NULL},
 };
 
 /* limits: each within its bounds, and the send queue able to hold at least
@@ -1030,9 +1054,11 @@ static void set_defaults(struct canto_config *cfg)
 {
     static const struct limit_def *const defs[] = {&lim_stanza, &lim_depth, &lim_attrs,
                                                    &lim_offline, &lim_connect, &lim_idle,
-                                                   &lim_rate, &lim_queue};
+                                                   &lim_rate, &lim_queue, &lim_conns,
+                                                   &lim_conns_addr};
     for (size_t i = 0; i < CANTO_ARRAY_LEN(defs); i++)
         set_limit(&cfg->limits, defs[i], defs[i]->def);
+    cfg->limits.loopback_exempt = true;
     cfg->storage_backend = canto_xstrdup("sqlite");
     cfg->log_level = CANTO_LOG_INFO;
     cfg->registration = (struct canto_registration_config){.allow = false, .per_ip = 5,

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <openssl/rand.h>
 
-#include "canto/c2s.h"
 #include "canto/log.h"
 #include "canto/server.h"
+#include "core/listeners.h"
 #include "core/modules.h"
 
 /* The secret that derives SCRAM salts for unknown accounts. It is kept in
@@ -81,6 +81,8 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
     canto_net_buffers_init(srv->netbufs, loop);
     srv->c2s_limits.read_rate = cfg->limits.c2s_rate;
     srv->c2s_limits.max_send_queue = cfg->limits.send_queue;
+    canto_conn_caps_init(&srv->conn_caps, cfg->limits.max_connections,
+                         cfg->limits.connections_per_address, cfg->limits.loopback_exempt);
     if (start_tls(srv, err) != CANTO_OK)
         return CANTO_ERROR;
     struct canto_storage_options so = {.backend = cfg->storage_backend, .data_dir = cfg->data_dir};
@@ -108,7 +110,11 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
 
 static void on_idle_sweep(uv_timer_t *t)
 {
-    size_t released = canto_c2s_release_idle(canto_container_of(t, struct canto_server, idle_sweep));
+    size_t released = 0;
+    struct canto_server *srv = canto_container_of(t, struct canto_server, idle_sweep);
+    for (size_t i = 0; canto_listener_kinds[i]; i++)
+        if (canto_listener_kinds[i]->release_idle)
+            released += canto_listener_kinds[i]->release_idle(srv);
 #ifdef __GLIBC__
     /* glibc keeps freed memory inside its heap; give the pages those parsers
      * used back to the system, so that idle sessions cost what they hold. */
@@ -119,14 +125,11 @@ static void on_idle_sweep(uv_timer_t *t)
         canto_debug("idle sweep: released the parsers of %zu idle streams", released);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A connection accepted on a listener goes to the listener's kind. */
+static void on_accept(void *ud, struct canto_transport *t)
 {
-    struct canto_listener *l = server->data;
-    if (status < 0) {
-        canto_warn("accept on port %d: %s", l->cfg->port, uv_strerror(status));
-        return;
-    }
-    canto_c2s_accept(l);
+    struct canto_listener *l = ud;
+    l->cfg->service->accept(l, t);
 }
 
 int canto_server_listen(struct canto_server *srv, struct canto_buf *err)
@@ -136,30 +139,32 @@ int canto_server_listen(struct canto_server *srv, struct canto_buf *err)
     for (size_t i = 0; i < cfg->nlisten; i++) {
         const struct canto_listen_config *lc = &cfg->listen[i];
         struct canto_listener *l = &srv->listeners[i];
-        struct sockaddr_storage addr;
-        int rc = strchr(lc->address, ':')
-                     ? uv_ip6_addr(lc->address, lc->port, (struct sockaddr_in6 *)&addr)
-                     : uv_ip4_addr(lc->address, lc->port, (struct sockaddr_in *)&addr);
-        if (rc == 0) {
-            uv_tcp_init(srv->loop, &l->tcp);
-            srv->nlisteners = i + 1;
-            srv->listeners_open++;
-            l->tcp.data = l;
-            l->server = srv;
-            l->cfg = lc;
-            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
-            if (rc == 0)
-                rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
-        }
+        l->server = srv;
+        l->cfg = lc;
+        srv->nlisteners = i + 1;
+        struct canto_tcp_listener_options opts = {
+            .address = lc->address,
+            .port = lc->port,
+            .direct_tls = lc->tls == CANTO_TLS_DIRECT,
+            .tls = srv->tls,
+            .bufs = srv->netbufs,
+            .limits = &srv->c2s_limits,
+            .caps = &srv->conn_caps,
+            .refusal = lc->service->refusal,
+            .accept = on_accept,
+            .ud = l,
+        };
+        int rc = canto_tcp_listener_open(srv->loop, &opts, &l->tcp);
         if (rc != 0) {
             canto_buf_appendf(err, "%s:%d: listen[%zu]: cannot listen on %s port %d: %s",
                               cfg->path, lc->line, i, lc->address, lc->port, uv_strerror(rc));
             return CANTO_ERROR;
         }
+        srv->listeners_open++;
         static const char *const modes[] = {"STARTTLS required", "STARTTLS optional",
                                              "direct TLS"};
-        canto_info("listening for clients on %s port %d (%s)", lc->address, lc->port,
-                   modes[lc->tls]);
+        canto_info("listening for %s on %s port %d (%s)", lc->service->what, lc->address,
+                   lc->port, modes[lc->tls]);
     }
     uv_timer_init(srv->loop, &srv->idle_sweep);
     uv_timer_start(&srv->idle_sweep, on_idle_sweep, IDLE_SWEEP_MS, IDLE_SWEEP_MS);
@@ -167,10 +172,10 @@ int canto_server_listen(struct canto_server *srv, struct canto_buf *err)
     return CANTO_OK;
 }
 
-static void listener_closed(uv_handle_t *h)
+static void listener_closed(void *ud)
 {
-    struct canto_listener *l = h->data;
-    l->server->listeners_open--;
+    struct canto_server *srv = ud;
+    srv->listeners_open--;
 }
 
 static void sweep_closed(uv_handle_t *h)
@@ -183,11 +188,15 @@ void canto_server_stop(struct canto_server *srv)
     if (srv->stopping)
         return;
     srv->stopping = true;
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_closed);
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (srv->listeners[i].tcp)
+            canto_tcp_listener_close(srv->listeners[i].tcp, listener_closed, srv);
+        srv->listeners[i].tcp = NULL;
+    }
     if (srv->idle_sweep.loop) /* started by canto_server_listen */
         uv_close((uv_handle_t *)&srv->idle_sweep, sweep_closed);
-    canto_c2s_close_all(srv, "system-shutdown");
+    for (size_t i = 0; canto_listener_kinds[i]; i++)
+        canto_listener_kinds[i]->close_all(srv, "system-shutdown");
 }
 
 struct queued_work {
@@ -242,6 +251,7 @@ void canto_server_free(struct canto_server *srv)
     if (srv->netbufs)
         canto_net_buffers_close(srv->netbufs); /* freed when the loop runs its close */
     canto_hashmap_free(&srv->users);
+    canto_conn_caps_free(&srv->conn_caps);
     canto_buf_free(&srv->scratch);
     canto_config_free(srv->cfg);
     free(srv->cfg);

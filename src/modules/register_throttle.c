@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canto/addr.h"
 #include "canto/hashmap.h"
 #include "modules/register_throttle.h"
 
@@ -24,31 +25,6 @@ struct canto_reg_throttle {
     struct canto_hashmap map; /* key -> struct throttle_entry */
     size_t capacity;          /* most entries kept */
 };
-
-/* The counting key of an address: IPv4 as is, IPv4-mapped IPv6 as IPv4,
- * other IPv6 as its /64 network ("2001:db8:1:2::/64"). Text that is no
- * address at all (it cannot happen with TCP peers) is used as given. */
-static void address_key(const char *addr, char *out, size_t size)
-{
-    unsigned char bin[16];
-    char text[INET6_ADDRSTRLEN];
-    if (inet_pton(AF_INET, addr, bin) == 1) {
-        inet_ntop(AF_INET, bin, out, (socklen_t)size);
-        return;
-    }
-    if (inet_pton(AF_INET6, addr, bin) != 1) {
-        snprintf(out, size, "%s", addr);
-        return;
-    }
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(bin, mapped, sizeof mapped) == 0) {
-        inet_ntop(AF_INET, bin + 12, out, (socklen_t)size);
-        return;
-    }
-    memset(bin + 8, 0, 8);
-    inet_ntop(AF_INET6, bin, text, sizeof text);
-    snprintf(out, size, "%s/64", text);
-}
 
 struct canto_reg_throttle *canto_reg_throttle_new(size_t capacity)
 {
@@ -105,9 +81,9 @@ int canto_reg_throttle_take(struct canto_reg_throttle *t, const char *addr, unsi
                             unsigned period_s, uint64_t now_ms, uint64_t *window,
                             unsigned *wait_s)
 {
-    char key[INET6_ADDRSTRLEN + 8];
+    char key[CANTO_ADDR_KEY_SIZE];
     uint64_t period_ms = (uint64_t)period_s * 1000u;
-    address_key(addr, key, sizeof key);
+    canto_addr_key(addr, key, sizeof key);
     struct throttle_entry *e = canto_hashmap_get(&t->map, key);
     if (e && now_ms - e->start_ms >= period_ms) {
         e->start_ms = now_ms;
@@ -138,8 +114,8 @@ int canto_reg_throttle_take(struct canto_reg_throttle *t, const char *addr, unsi
 void canto_reg_throttle_give_back(struct canto_reg_throttle *t, const char *addr,
                                   uint64_t window)
 {
-    char key[INET6_ADDRSTRLEN + 8];
-    address_key(addr, key, sizeof key);
+    char key[CANTO_ADDR_KEY_SIZE];
+    canto_addr_key(addr, key, sizeof key);
     struct throttle_entry *e = canto_hashmap_get(&t->map, key);
     if (e && e->start_ms == window && e->count > 0)
         e->count--;

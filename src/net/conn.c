@@ -9,7 +9,7 @@
  * what the kernel does not take is copied into a write request.
  *
  * A protocol that must know when its output has really left (offline
- * messages are deleted only then) asks canto_conn_when_written: a waiter
+ * messages are deleted only then) asks the transport's when_written: a waiter
  * remembers how many bytes had been accepted when it asked and is told once
  * the kernel has taken that many, or that the connection died first.
  *
@@ -17,10 +17,13 @@
  * throttling. The idle deadline is checked lazily: a read only records the
  * time, and the timer re-arms itself for the remainder when it fires early.
  *
- * Close protocol: canto_conn_close() flushes and half-closes (uv_shutdown),
- * canto_conn_abort() closes at once; either way the tcp and timer handles
- * are closed, and when both close callbacks have run the protocol's on_close
- * is called once and the memory is freed.
+ * Close protocol: close flushes and half-closes (uv_shutdown), abort
+ * closes at once; either way the tcp and timer handles are closed, and when
+ * both close callbacks have run the stream's closed event is called once
+ * and the memory is freed.
+ *
+ * This file is the TCP transport of transport.h: the streams above reach
+ * it only through tcp_ops.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -29,16 +32,17 @@
 #include <openssl/err.h>
 
 #include "canto/log.h"
-#include "canto/net.h"
+#include "net/net_internal.h"
 
 #define CLOSE_GRACE_MS 5000 /* how long a closing connection waits for the peer (flush, then its FIN) */
 
 struct canto_conn {
+    struct canto_transport base; /* what the stream sees */
     uv_tcp_t tcp;
     uv_timer_t timer;
-    const struct canto_conn_ops *ops;
-    void *ud;
     struct canto_net_buffers *bufs;
+    struct canto_tls *tls;    /* contexts for STARTTLS / direct TLS, or NULL */
+    struct canto_conn_slot *slot; /* its count in the connection caps, or NULL */
     SSL *ssl;                 /* NULL until TLS starts */
     const char *tls_in;       /* ciphertext read but not yet taken by OpenSSL */
     size_t tls_in_len;
@@ -63,14 +67,14 @@ struct canto_conn {
     bool tls_ready;           /* handshake complete */
     uint64_t accepted;        /* bytes ever taken for the socket (after TLS): those
                                * not in out nor queued are written */
-    struct written_waiter *waiters; /* canto_conn_when_written, oldest first */
+    struct written_waiter *waiters; /* when_written, oldest first */
     char peer[INET6_ADDRSTRLEN + 8];
 };
 
 /* Someone waiting for the bytes queued before it to reach the kernel. */
 struct written_waiter {
     uint64_t target;              /* c->accepted when it started waiting */
-    canto_conn_written_fn cb;
+    canto_written_fn cb;
     void *ud;
     struct written_waiter *next;
 };
@@ -84,35 +88,16 @@ struct write_req {
 
 static void close_handles(struct canto_conn *c);
 static void schedule_timer(struct canto_conn *c);
+static void conn_abort(struct canto_conn *c, const char *reason);
 
-void *canto_conn_ud(const struct canto_conn *c)
+struct canto_transport *canto_conn_transport(struct canto_conn *c)
 {
-    return c->ud;
+    return &c->base;
 }
 
-bool canto_conn_is_tls(const struct canto_conn *c)
+static struct canto_conn *conn_of(const struct canto_transport *t)
 {
-    return c->ssl != NULL;
-}
-
-SSL *canto_conn_ssl(const struct canto_conn *c)
-{
-    return c->tls_ready ? c->ssl : NULL;
-}
-
-bool canto_conn_is_closing(const struct canto_conn *c)
-{
-    return c->closing;
-}
-
-const char *canto_conn_peer(const struct canto_conn *c)
-{
-    return c->peer;
-}
-
-size_t canto_conn_queued(const struct canto_conn *c)
-{
-    return c->queued + c->out.len;
+    return canto_container_of(t, struct canto_conn, base);
 }
 
 static void dirty_unlink(struct canto_conn *c)
@@ -154,7 +139,7 @@ static void fail_waiters(struct canto_conn *c)
     }
 }
 
-void canto_conn_when_written(struct canto_conn *c, canto_conn_written_fn cb, void *ud)
+static void conn_when_written(struct canto_conn *c, canto_written_fn cb, void *ud)
 {
     /* A closing connection drops what it is given, so nothing asked about
      * now can be known to have been written. */
@@ -182,7 +167,8 @@ static void handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     fail_waiters(c);
-    c->ops->on_close(c, c->close_reason ? c->close_reason : "closed");
+    c->base.events->closed(&c->base, c->close_reason ? c->close_reason : "closed");
+    canto_conn_caps_release(c->slot);
     dirty_unlink(c);
     canto_buf_free(&c->out);
     SSL_free(c->ssl);
@@ -199,7 +185,7 @@ static void close_handles(struct canto_conn *c)
     uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
 
-void canto_conn_abort(struct canto_conn *c, const char *reason)
+static void conn_abort(struct canto_conn *c, const char *reason)
 {
     if (!c->close_reason)
         c->close_reason = reason;
@@ -210,12 +196,13 @@ static void write_done(uv_write_t *req, int status)
 {
     struct write_req *w = canto_container_of(req, struct write_req, req);
     struct canto_conn *c = w->conn;
-    c->queued -= w->len;
+    size_t len = w->len;
+    c->queued -= len;
     free(w->data);
     free(w);
     if (status < 0) {
         if (status != UV_ECANCELED)
-            canto_conn_abort(c, "write failed");
+            conn_abort(c, "write failed");
         return; /* its waiters fail when the connection closes */
     }
     notify_written(c);
@@ -239,7 +226,7 @@ static void flush_out(struct canto_conn *c)
             off = (size_t)n;
         } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
             canto_buf_free(&c->out);
-            canto_conn_abort(c, "write failed");
+            conn_abort(c, "write failed");
             return;
         }
     }
@@ -253,7 +240,7 @@ static void flush_out(struct canto_conn *c)
         canto_info("%s: send queue over %zu bytes, disconnecting a peer that does not read",
                    c->peer, c->max_queue);
         canto_buf_free(&c->out);
-        canto_conn_abort(c, "send queue full");
+        conn_abort(c, "send queue full");
         return;
     }
     if (off > 0)
@@ -266,7 +253,7 @@ static void flush_out(struct canto_conn *c)
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) < 0) {
         free(w->data);
         free(w);
-        canto_conn_abort(c, "write failed");
+        conn_abort(c, "write failed");
         return;
     }
     c->queued += len;
@@ -283,7 +270,7 @@ static void send_raw(struct canto_conn *c, const char *data, size_t len)
         canto_info("%s: send queue over %zu bytes, disconnecting a peer that does not read",
                    c->peer, c->max_queue);
         canto_buf_free(&c->out);
-        canto_conn_abort(c, "send queue full");
+        conn_abort(c, "send queue full");
         return;
     }
     canto_buf_append(&c->out, data, len);
@@ -379,7 +366,7 @@ BIO_METHOD *canto_conn_bio_method_new(void)
     return m;
 }
 
-void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
+static void conn_write(struct canto_conn *c, const void *data, size_t len)
 {
     if (c->closing || len == 0)
         return;
@@ -396,7 +383,7 @@ void canto_conn_write(struct canto_conn *c, const void *data, size_t len)
         int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
         if (n <= 0) {
             ERR_clear_error();
-            canto_conn_abort(c, "TLS write failed");
+            conn_abort(c, "TLS write failed");
             return;
         }
         p += n;
@@ -416,7 +403,7 @@ static void shutdown_done(uv_shutdown_t *req, int status)
         close_handles(c);
 }
 
-void canto_conn_close(struct canto_conn *c, const char *reason)
+static void conn_close(struct canto_conn *c, const char *reason)
 {
     if (c->closing)
         return;
@@ -467,19 +454,19 @@ static void tls_input(struct canto_conn *c, const char *data, size_t len)
             canto_info("%s: TLS handshake failed: %s", c->peer,
                        e ? ERR_reason_error_string(e) : "connection error");
             ERR_clear_error();
-            canto_conn_abort(c, "TLS handshake failed");
+            conn_abort(c, "TLS handshake failed");
             goto done;
         }
         c->tls_ready = true;
-        if (c->ops->on_tls_ready)
-            c->ops->on_tls_ready(c);
+        if (c->base.events->secure)
+            c->base.events->secure(&c->base);
         if (c->closing)
             goto done;
     }
     for (;;) {
         int n = SSL_read(c->ssl, c->bufs->plain_buf, (int)sizeof c->bufs->plain_buf);
         if (n > 0) {
-            c->ops->on_data(c, c->bufs->plain_buf, (size_t)n);
+            c->base.events->data(&c->base, c->bufs->plain_buf, (size_t)n);
             if (c->closing)
                 goto done;
             continue;
@@ -488,7 +475,7 @@ static void tls_input(struct canto_conn *c, const char *data, size_t len)
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
             goto done;
         ERR_clear_error();
-        canto_conn_abort(c, err == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS error");
+        conn_abort(c, err == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS error");
         goto done;
     }
 done:
@@ -523,7 +510,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
-        canto_conn_abort(c, nread == UV_EOF ? "peer closed" : "read error");
+        conn_abort(c, nread == UV_EOF ? "peer closed" : "read error");
         return;
     }
     if (c->closing)
@@ -534,7 +521,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->ssl)
         tls_input(c, buf->base, (size_t)nread);
     else
-        c->ops->on_data(c, buf->base, (size_t)nread);
+        c->base.events->data(&c->base, buf->base, (size_t)nread);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -557,10 +544,10 @@ static void timer_cb(uv_timer_t *t)
         (c->deadline && now >= c->deadline)) {
         c->timeout_ms = 0;
         c->deadline = 0;
-        if (c->ops->on_timeout)
-            c->ops->on_timeout(c);
+        if (c->base.events->timeout)
+            c->base.events->timeout(&c->base);
         else
-            canto_conn_close(c, "idle timeout");
+            conn_close(c, "idle timeout");
         if (c->closing)
             return;
     }
@@ -591,22 +578,123 @@ static void schedule_timer(struct canto_conn *c)
     uv_timer_start(&c->timer, timer_cb, next > now ? next - now : 0, 0);
 }
 
-void canto_conn_set_timeout(struct canto_conn *c, uint64_t ms)
+static void conn_set_timeout(struct canto_transport *t, uint64_t ms)
 {
+    struct canto_conn *c = conn_of(t);
     c->timeout_ms = ms;
     c->last_read = uv_now(c->timer.loop);
     schedule_timer(c);
 }
 
-void canto_conn_set_deadline(struct canto_conn *c, uint64_t ms)
+static void conn_set_deadline(struct canto_transport *t, uint64_t ms)
 {
+    struct canto_conn *c = conn_of(t);
     c->deadline = ms ? uv_now(c->timer.loop) + ms : 0;
     schedule_timer(c);
 }
 
+/* --- the transport interface ------------------------------------------------------ */
+
+static void t_write(struct canto_transport *t, const void *data, size_t len)
+{
+    conn_write(conn_of(t), data, len);
+}
+
+static void t_close(struct canto_transport *t, const char *reason)
+{
+    conn_close(conn_of(t), reason);
+}
+
+static void t_abort(struct canto_transport *t, const char *reason)
+{
+    conn_abort(conn_of(t), reason);
+}
+
+static bool t_is_secure(const struct canto_transport *t)
+{
+    return conn_of(t)->ssl != NULL;
+}
+
+static int t_start_tls(struct canto_transport *t)
+{
+    return canto_conn_start_tls(conn_of(t));
+}
+
+/* Channel binding needs a finished handshake; with out NULL, whether the
+ * type can be had at all. */
+static int t_channel_binding(const struct canto_transport *t, const char *type,
+                             unsigned char *out, size_t size)
+{
+    const struct canto_conn *c = conn_of(t);
+    SSL *ssl = c->tls_ready ? c->ssl : NULL;
+    if (!ssl)
+        return -1;
+    if (out)
+        return canto_tls_channel_binding(ssl, type, out, size);
+    if (strcmp(type, CANTO_CB_TLS_EXPORTER) == 0)
+        return canto_tls_exporter_available(ssl) ? 0 : -1;
+    if (strcmp(type, CANTO_CB_TLS_UNIQUE) == 0)
+        return canto_tls_unique_available(ssl) ? 0 : -1;
+    return strcmp(type, CANTO_CB_TLS_SERVER_END_POINT) == 0 ? 0 : -1;
+}
+
+static const char *t_peer(const struct canto_transport *t)
+{
+    return conn_of(t)->peer;
+}
+
+/* The peer text is "address:port" (IPv6 without brackets): the address is
+ * what comes before the last colon. */
+static void t_peer_address(const struct canto_transport *t, char *out, size_t size)
+{
+    const char *peer = conn_of(t)->peer;
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (size == 0)
+        return;
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+static size_t t_queued(const struct canto_transport *t)
+{
+    const struct canto_conn *c = conn_of(t);
+    return c->queued + c->out.len;
+}
+
+/* The waiter counts the bytes ahead of it; an empty queue answers at the
+ * next flush, never from inside this call. */
+static void t_when_written(struct canto_transport *t, canto_written_fn cb, void *ud)
+{
+    conn_when_written(conn_of(t), cb, ud);
+}
+
+static const struct canto_transport_ops tcp_ops = {
+    .name = "tcp",
+    .write = t_write,
+    .close = t_close,
+    .abort = t_abort,
+    .is_secure = t_is_secure,
+    .start_tls = t_start_tls,
+    .channel_binding = t_channel_binding,
+    .peer = t_peer,
+    .peer_address = t_peer_address,
+    .set_timeout = conn_set_timeout,
+    .set_deadline = conn_set_deadline,
+    .queued = t_queued,
+    .when_written = t_when_written,
+};
+
+static void free_unaccepted(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 struct canto_conn *canto_conn_accept(uv_stream_t *server, struct canto_net_buffers *bufs,
                                      const struct canto_conn_limits *limits,
-                                     const struct canto_conn_ops *ops, void *ud)
+                                     struct canto_tls *tls)
 {
     struct canto_conn *c = canto_xcalloc(1, sizeof(*c));
     uv_loop_t *loop = server->loop;
@@ -614,14 +702,14 @@ struct canto_conn *canto_conn_accept(uv_stream_t *server, struct canto_net_buffe
     c->tcp.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         /* Only the tcp handle exists: close it alone and free in its callback. */
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
         return NULL;
     }
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
-    c->ops = ops;
-    c->ud = ud;
+    c->base.ops = &tcp_ops;
+    c->tls = tls;
     c->bufs = bufs;
     c->max_queue = limits->max_send_queue ? limits->max_send_queue : SIZE_MAX;
     c->read_rate = limits->read_rate;
@@ -650,21 +738,27 @@ struct canto_conn *canto_conn_accept(uv_stream_t *server, struct canto_net_buffe
     return c;
 }
 
+void canto_conn_set_slot(struct canto_conn *c, struct canto_conn_slot *slot)
+{
+    c->slot = slot;
+}
+
 int canto_conn_start(struct canto_conn *c)
 {
     if (c->reading || c->closing)
         return CANTO_OK;
     if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
-        canto_conn_abort(c, "cannot read");
+        conn_abort(c, "cannot read");
         return CANTO_ERROR;
     }
     c->reading = true;
     return CANTO_OK;
 }
 
-int canto_conn_start_tls(struct canto_conn *c, struct canto_tls *tls)
+int canto_conn_start_tls(struct canto_conn *c)
 {
-    if (c->ssl)
+    struct canto_tls *tls = c->tls;
+    if (c->ssl || !tls)
         return CANTO_ERROR;
     c->ssl = SSL_new(canto_tls_default_ctx(tls));
     if (!c->ssl)
@@ -678,6 +772,6 @@ int canto_conn_start_tls(struct canto_conn *c, struct canto_tls *tls)
     return CANTO_OK;
 fail:
     ERR_clear_error();
-    canto_conn_abort(c, "cannot start TLS");
+    conn_abort(c, "cannot start TLS");
     return CANTO_ERROR;
 }

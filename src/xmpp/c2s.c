@@ -25,6 +25,13 @@ const struct canto_xep canto_c2s_xeps[] = {
     {0},
 };
 
+const char canto_c2s_refusal[] =
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+    "<stream:error><policy-violation xmlns='" CANTO_NS_STREAMS "'/>"
+    "<text xmlns='" CANTO_NS_STREAMS "' xml:lang='en'>Too many connections</text>"
+    "</stream:error></stream:stream>";
+
 static void c2s_free(struct canto_c2s *c)
 {
     c2s_sasl_free(c);
@@ -52,22 +59,22 @@ bool c2s_unref(struct canto_c2s *c)
 
 void c2s_send_str(struct canto_c2s *c, const char *s)
 {
-    if (c->conn)
-        canto_conn_write(c->conn, s, strlen(s));
+    if (c->transport)
+        canto_transport_write(c->transport, s, strlen(s));
 }
 
 void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
 {
     /* Nothing may precede the bind result, and until it is sent nobody can
      * know the full JID: what arrives for it meanwhile is dropped. */
-    if (!c->conn || c->state == C2S_CLOSED || c->state == C2S_BINDING)
+    if (!c->transport || c->state == C2S_CLOSED || c->state == C2S_BINDING)
         return;
     /* The server's scratch buffer: writing copies the bytes out at once,
      * so one buffer serves every stanza and is never freed and reallocated. */
     struct canto_buf *out = &c->sess.server->scratch;
     canto_buf_reset(out);
     canto_xml_serialize(st->root, CANTO_NS_CLIENT, out);
-    canto_conn_write(c->conn, out->data, out->len);
+    canto_transport_write(c->transport, out->data, out->len);
 }
 
 /* Our stream header. xml:lang echoes the client's when it gave a sane one. */
@@ -84,7 +91,7 @@ static void send_header(struct canto_c2s *c)
     const char *lang = c->lang ? c->lang : "en";
     canto_buf_append_xml_escaped(&b, lang, strlen(lang), true);
     canto_buf_append_str(&b, "'>");
-    canto_conn_write(c->conn, b.data, b.len);
+    canto_transport_write(c->transport, b.data, b.len);
     canto_buf_free(&b);
     c->header_sent = true;
 }
@@ -100,7 +107,7 @@ static void end_stream(struct canto_c2s *c)
 
 void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text)
 {
-    if (c->state == C2S_CLOSED || !c->conn)
+    if (c->state == C2S_CLOSED || !c->transport)
         return;
     if (!c->header_sent)
         send_header(c);
@@ -112,12 +119,12 @@ void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *te
         canto_buf_append_str(&b, "</text>");
     }
     canto_buf_append_str(&b, "</stream:error></stream:stream>");
-    canto_conn_write(c->conn, b.data, b.len);
+    canto_transport_write(c->transport, b.data, b.len);
     canto_buf_free(&b);
-    canto_debug("%s: stream error %s%s%s", canto_conn_peer(c->conn), condition,
+    canto_debug("%s: stream error %s%s%s", canto_transport_peer(c->transport), condition,
                 text ? ": " : "", text ? text : "");
     end_stream(c);
-    canto_conn_close(c->conn, condition);
+    canto_transport_close(c->transport, condition);
 }
 
 static void send_features(struct canto_c2s *c)
@@ -125,13 +132,13 @@ static void send_features(struct canto_c2s *c)
     struct canto_buf b = {0};
     canto_buf_append_str(&b, "<stream:features>");
     if (c->state == C2S_PREAUTH) {
-        bool tls = canto_conn_is_tls(c->conn);
-        enum canto_tls_mode mode = c->listener->cfg->tls;
-        if (!tls)
-            canto_buf_append_str(&b, mode == CANTO_TLS_REQUIRED
+        bool tls = canto_transport_is_secure(c->transport);
+        bool required = c->listener->cfg->tls == CANTO_TLS_REQUIRED;
+        if (canto_transport_can_start_tls(c->transport))
+            canto_buf_append_str(&b, required
                                          ? "<starttls xmlns='" CANTO_NS_TLS "'><required/></starttls>"
                                          : "<starttls xmlns='" CANTO_NS_TLS "'/>");
-        if (tls || mode == CANTO_TLS_OPTIONAL) {
+        if (tls || !required) {
             c2s_sasl_features(c, &b);
             canto_host_stream_features(c->sess.host, &c->sess, false, &b);
         }
@@ -140,7 +147,7 @@ static void send_features(struct canto_c2s *c)
         canto_host_stream_features(c->sess.host, &c->sess, true, &b);
     }
     canto_buf_append_str(&b, "</stream:features>");
-    canto_conn_write(c->conn, b.data, b.len);
+    canto_transport_write(c->transport, b.data, b.len);
     canto_buf_free(&b);
 }
 
@@ -190,14 +197,14 @@ static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
 
 static void handle_starttls(struct canto_c2s *c)
 {
-    if (canto_conn_is_tls(c->conn)) {
+    if (!canto_transport_can_start_tls(c->transport)) {
         c2s_stream_error(c, "policy-violation", "TLS is already active");
         return;
     }
     c2s_send_str(c, "<proceed xmlns='" CANTO_NS_TLS "'/>");
     /* Anything after <starttls/> in the same read is dropped by the parser
      * stop: nothing sent in the clear may be taken as sent inside TLS. */
-    canto_conn_start_tls(c->conn, c->sess.server->tls);
+    canto_transport_start_tls(c->transport);
     c2s_restart(c);
 }
 
@@ -259,7 +266,8 @@ static int on_stanza(void *ud, struct canto_stanza *st)
             handle_starttls(c);
             return CANTO_ERROR; /* stop parsing: the stream restarts */
         }
-        bool tls_ok = canto_conn_is_tls(c->conn) || c->listener->cfg->tls != CANTO_TLS_REQUIRED;
+        bool tls_ok = canto_transport_is_secure(c->transport) ||
+                      c->listener->cfg->tls != CANTO_TLS_REQUIRED;
         if (strcmp(ns, CANTO_NS_SASL) == 0) {
             if (!tls_ok) {
                 canto_stanza_unref(st);
@@ -321,7 +329,7 @@ static void on_stream_close(void *ud)
         send_header(c);
     c2s_send_str(c, "</stream:stream>");
     end_stream(c);
-    canto_conn_close(c->conn, "closed by client");
+    canto_transport_close(c->transport, "closed by client");
 }
 
 static const struct canto_xml_parser_events parser_events = {
@@ -358,9 +366,9 @@ static void release_parser_if_cheap(struct canto_c2s *c)
     c->releases += canto_xml_parser_released(c->parser);
 }
 
-static void conn_data(struct canto_conn *conn, const char *data, size_t len)
+static void transport_data(struct canto_transport *t, const char *data, size_t len)
 {
-    struct canto_c2s *c = canto_conn_ud(conn);
+    struct canto_c2s *c = canto_transport_ud(t);
     if (c->state == C2S_CLOSED)
         return;
     c->in_feed = true;
@@ -387,20 +395,20 @@ void c2s_restart(struct canto_c2s *c)
         canto_xml_parser_reset(c->parser);
 }
 
-static void conn_timeout(struct canto_conn *conn)
+static void transport_timeout(struct canto_transport *t)
 {
-    struct canto_c2s *c = canto_conn_ud(conn);
+    struct canto_c2s *c = canto_transport_ud(t);
     c2s_stream_error(c, "connection-timeout",
                      c->state == C2S_BOUND ? "Idle for too long" : "Authenticate in time");
 }
 
-static void conn_closed(struct canto_conn *conn, const char *reason)
+static void transport_closed(struct canto_transport *t, const char *reason)
 {
-    struct canto_c2s *c = canto_conn_ud(conn);
+    struct canto_c2s *c = canto_transport_ud(t);
     struct canto_server *srv = c->sess.server;
     canto_debug("%s: connection closed (%s)", c->sess.user ? c->sess.jid.full : "client", reason);
     c->state = C2S_CLOSED;
-    c->conn = NULL;
+    c->transport = NULL;
     canto_session_unbind(&c->sess);
     if (c->prev)
         c->prev->next = c->next;
@@ -411,10 +419,10 @@ static void conn_closed(struct canto_conn *conn, const char *reason)
     c2s_unref(c);
 }
 
-static const struct canto_conn_ops conn_ops = {
-    .on_data = conn_data,
-    .on_timeout = conn_timeout,
-    .on_close = conn_closed,
+static const struct canto_transport_events transport_events = {
+    .data = transport_data,
+    .timeout = transport_timeout,
+    .closed = transport_closed,
 };
 
 static void session_send(struct canto_session *s, struct canto_stanza *st)
@@ -430,16 +438,10 @@ static void session_close(struct canto_session *s, const char *condition, const 
 static void session_peer_address(struct canto_session *s, char *out, size_t size)
 {
     struct canto_c2s *c = canto_container_of(s, struct canto_c2s, sess);
-    /* canto_conn_peer is "address:port" (IPv6 without brackets). */
-    const char *peer = c->conn ? canto_conn_peer(c->conn) : "?";
-    const char *colon = strrchr(peer, ':');
-    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
-    if (size == 0)
-        return;
-    if (n >= size)
-        n = size - 1;
-    memcpy(out, peer, n);
-    out[n] = '\0';
+    if (c->transport)
+        canto_transport_peer_address(c->transport, out, size);
+    else if (size > 0)
+        snprintf(out, size, "?");
 }
 
 static void session_ref(struct canto_session *s)
@@ -461,16 +463,12 @@ static const struct canto_session_ops session_ops = {
     .unref = session_unref,
 };
 
-void canto_c2s_accept(struct canto_listener *l)
+void canto_c2s_accept(struct canto_listener *l, struct canto_transport *t)
 {
     struct canto_server *srv = l->server;
     struct canto_c2s *c = canto_xcalloc(1, sizeof(*c));
-    c->conn = canto_conn_accept((uv_stream_t *)&l->tcp, srv->netbufs, &srv->c2s_limits,
-                                &conn_ops, c);
-    if (!c->conn) {
-        free(c);
-        return;
-    }
+    c->transport = t;
+    canto_transport_attach(t, &transport_events, c);
     c->listener = l;
     c->sess.ops = &session_ops;
     c->sess.server = srv;
@@ -485,10 +483,7 @@ void canto_c2s_accept(struct canto_listener *l)
     if (c->next)
         c->next->prev = c;
     srv->c2s_list = c;
-    canto_conn_set_deadline(c->conn, (uint64_t)srv->cfg->limits.connect_timeout * 1000u);
-    if (l->cfg->tls == CANTO_TLS_DIRECT)
-        canto_conn_start_tls(c->conn, srv->tls);
-    canto_conn_start(c->conn);
+    canto_transport_set_deadline(t, (uint64_t)srv->cfg->limits.connect_timeout * 1000u);
 }
 
 size_t canto_c2s_release_idle(struct canto_server *srv)

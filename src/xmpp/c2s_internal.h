@@ -8,10 +8,10 @@
 #define CANTO_XMPP_C2S_INTERNAL_H
 
 #include "canto/c2s.h"
-#include "canto/net.h"
 #include "canto/scram.h"
 #include "canto/server.h"
 #include "canto/session.h"
+#include "canto/transport.h"
 #include "canto/xml.h"
 
 #define CANTO_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -39,7 +39,7 @@ struct c2s_sasl; /* an authentication in progress (c2s_sasl.c) */
 
 struct canto_c2s {
     struct canto_session sess;        /* what the router sees once bound */
-    struct canto_conn *conn;          /* NULL once the connection is gone */
+    struct canto_transport *transport; /* NULL once the transport is gone */
     struct canto_listener *listener;
     struct canto_c2s *prev, *next;    /* srv->c2s_list */
     struct canto_xml_parser *parser;

@@ -227,15 +227,17 @@ class Client:
 
     @classmethod
     async def connect(cls, port, direct_tls=False, host="localhost",
-                      ssl_context=None, address="127.0.0.1"):
-        """Open a TCP connection (TLS at once if direct_tls)."""
+                      ssl_context=None, address="127.0.0.1", source=None):
+        """Open a TCP connection (TLS at once if direct_tls), from the local
+        address `source` if given (any 127.x.y.z works on loopback)."""
+        local = {"local_addr": (source, 0)} if source else {}
         if direct_tls:
             ctx = ssl_context or tls_context(alpn=["xmpp-client"])
             reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                address, port, ssl=ctx, server_hostname=host), DEFAULT_TIMEOUT)
+                address, port, ssl=ctx, server_hostname=host, **local), DEFAULT_TIMEOUT)
         else:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(address, port), DEFAULT_TIMEOUT)
+                asyncio.open_connection(address, port, **local), DEFAULT_TIMEOUT)
         return cls(reader, writer, host)
 
     @property

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "canto/config.h"
+#include "core/listeners.h"
 #include "check.h"
 
 static char tmpdir[PATH_MAX]; /* realpath of the test's directory */
@@ -107,8 +108,7 @@ static void test_full(void)
                   "listen:\n"
                   "  - { service: c2s, address: 127.0.0.1, port: 5222 }\n"
                   "  - { service: c2s, address: \"::0\", port: 5223, tls: direct }\n"
-                  "  - service: c2s\n"
-                  "    address: 0.0.0.0\n"
+                  "  - address: 0.0.0.0\n"
                   "    port: 5224\n"
                   "    tls: optional\n"
                   "log: { level: debug }\n"
@@ -121,7 +121,10 @@ static void test_full(void)
                   "  connect_timeout: 20\n"
                   "  idle_timeout: 600\n"
                   "  c2s_rate: 8192\n"
-                  "  send_queue: 1048576\n",
+                  "  send_queue: 1048576\n"
+                  "  max_connections: 500\n"
+                  "  connections_per_address: 20\n"
+                  "  loopback_exempt: false\n",
                   &cfg, &err);
     CHECK_INT(rc, CANTO_OK);
     CHECK_STR(err.data ? err.data : "", "");
@@ -158,7 +161,7 @@ static void test_full(void)
     free(cert), free(key), free(ocert), free(okey);
 
     CHECK_INT(cfg.nlisten, 3);
-    CHECK_INT(cfg.listen[0].service, CANTO_SERVICE_C2S);
+    CHECK_STR(cfg.listen[0].service->name, "c2s");
     CHECK_STR(cfg.listen[0].address, "127.0.0.1");
     CHECK_INT(cfg.listen[0].port, 5222);
     CHECK_INT(cfg.listen[0].tls, CANTO_TLS_REQUIRED);
@@ -170,6 +173,7 @@ static void test_full(void)
     CHECK_STR(cfg.listen[2].address, "0.0.0.0");
     CHECK_INT(cfg.listen[2].port, 5224);
     CHECK_INT(cfg.listen[2].tls, CANTO_TLS_OPTIONAL);
+    CHECK_STR(cfg.listen[2].service->name, "c2s"); /* the default service */
     CHECK_INT(cfg.listen[2].line, 15);
 
     CHECK_INT(cfg.log_level, CANTO_LOG_DEBUG);
@@ -181,6 +185,9 @@ static void test_full(void)
     CHECK_INT(cfg.limits.idle_timeout, 600);
     CHECK_INT(cfg.limits.c2s_rate, 8192);
     CHECK_INT(cfg.limits.send_queue, 1048576);
+    CHECK_INT(cfg.limits.max_connections, 500);
+    CHECK_INT(cfg.limits.connections_per_address, 20);
+    CHECK(!cfg.limits.loopback_exempt);
 
     canto_config_free(&cfg);
     CHECK(is_zeroed(&cfg));
@@ -201,6 +208,9 @@ static void check_defaults(const struct canto_config *cfg)
     CHECK_INT(cfg->limits.idle_timeout, 900);
     CHECK_INT(cfg->limits.c2s_rate, 65536);
     CHECK_INT(cfg->limits.send_queue, 4194304);
+    CHECK_INT(cfg->limits.max_connections, 100000);
+    CHECK_INT(cfg->limits.connections_per_address, 1000);
+    CHECK(cfg->limits.loopback_exempt);
     CHECK(!cfg->registration.allow);
     CHECK_INT(cfg->registration.per_ip, 5);
     CHECK_INT(cfg->registration.period, 3600);
