@@ -55,12 +55,19 @@ enum canto_hook {
     CANTO_HOOK_PRESENCE_IN,
     /* An iq from a stream that has not authenticated (ev->session is not
      * bound: no JID; it has a host and ops). Handled = answered through
-     * ev->session->ops->send. Used by in-band registration. */
+     * canto_session_send. Used by in-band registration. */
     CANTO_HOOK_PREAUTH_IQ,
     /* A local account was deleted (ev->to: its bare JID); its sessions are
      * still bound. Notification: what it had with others is undone (its
      * contacts are told the subscriptions are over). */
     CANTO_HOOK_ACCOUNT_REMOVED,
+    /* A stanza for the client of a bound session (ev->session; ev->to is
+     * the session's full JID), at the one outbound point
+     * (canto_session_send), before it goes to the stream or waits in the
+     * session. Filter: handled = consumed (the handler dropped it, or keeps
+     * it to send later). Where acknowledgement counters, client-state
+     * filtering and copies to other resources act. */
+    CANTO_HOOK_SESSION_OUT,
     CANTO_HOOK_COUNT
 };
 

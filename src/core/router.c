@@ -34,7 +34,7 @@ void canto_route_error(struct canto_server *srv, const struct canto_stanza *orig
 
 static void deliver(struct canto_session *s, struct canto_stanza *st)
 {
-    s->ops->send(s, st);
+    canto_session_send(s, st);
 }
 
 /* Iq, message or presence for the server itself. */

@@ -16,6 +16,7 @@
 
 #include "canto/log.h"
 #include "canto/server.h"
+#include "canto/session.h"
 #include "core/listeners.h"
 #include "core/modules.h"
 
@@ -197,6 +198,7 @@ void canto_server_stop(struct canto_server *srv)
         uv_close((uv_handle_t *)&srv->idle_sweep, sweep_closed);
     for (size_t i = 0; canto_listener_kinds[i]; i++)
         canto_listener_kinds[i]->close_all(srv, "system-shutdown");
+    canto_session_end_detached(srv);
 }
 
 struct queued_work {

@@ -78,7 +78,7 @@ static int stanza_out(struct canto_module_inst *mi, struct canto_hook_event *ev)
     /* The error comes from the blocked address, to the sender. */
     canto_xml_set_attr(err, err->root, "from", ev->to->full);
     canto_xml_set_attr(err, err->root, "to", ev->session->jid.full);
-    ev->session->ops->send(ev->session, err);
+    canto_session_send(ev->session, err);
     canto_stanza_unref(err);
     return CANTO_OK;
 }
@@ -104,7 +104,7 @@ static void push(struct contacts *c, const char *what, char **jids, size_t n)
         if (!s->blocklist_requested)
             continue;
         canto_xml_set_attr(st, st->root, "to", s->jid.full);
-        s->ops->send(s, st);
+        canto_session_send(s, st);
     }
     canto_stanza_unref(st);
 }

@@ -476,7 +476,7 @@ static void bound_loaded(struct contacts *c, void *ud)
             s->has_contacts = true;
             canto_session_release(s);
         } else {
-            s->ops->close(s, "internal-server-error", "Your roster could not be read");
+            canto_session_close(s, "internal-server-error", "Your roster could not be read");
         }
     }
     canto_jid_free(&b->jid);

@@ -71,7 +71,7 @@ static int invisible_iq(struct canto_module_inst *mi, struct canto_stanza *iq)
             canto_xml_set_attr(st, st->root, "type", "unavailable");
             for (struct canto_session *t = s->user->sessions; t; t = t->next)
                 if (t != s && t->available)
-                    t->ops->send(t, st);
+                    canto_session_send(t, st);
             canto_stanza_unref(st);
         }
         s->available = false;

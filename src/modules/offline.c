@@ -83,7 +83,7 @@ static void fetched(void *ud, int rc, const struct canto_offline_msg *msgs, size
         for (size_t i = 0; i < n; i++) {
             struct canto_stanza *st = canto_stanza_parse(msgs[i].xml, msgs[i].len);
             if (st) {
-                s->ops->send(s, st);
+                canto_session_send(s, st);
                 canto_stanza_unref(st);
             } else {
                 canto_warn("%s: dropping an unreadable offline message (id %lld)", r->jid.bare,

@@ -42,7 +42,7 @@ static void to_own_sessions(struct canto_session *s, struct canto_stanza *st)
 {
     for (struct canto_session *t = s->user->sessions; t; t = t->next)
         if (t->available || t == s)
-            t->ops->send(t, st);
+            canto_session_send(t, st);
 }
 
 /* A copy of st from from to to, routed. */
@@ -107,7 +107,7 @@ static void initial_presence(struct canto_session *s)
             canto_xml_set_attr(req, req->root, "type", "subscribe");
             canto_xml_set_attr(req, req->root, "from", it->jid);
             canto_xml_set_attr(req, req->root, "to", s->jid.bare);
-            s->ops->send(s, req);
+            canto_session_send(s, req);
             canto_stanza_unref(req);
         }
     }
@@ -132,7 +132,7 @@ static void broadcast_available(struct canto_module_inst *mi, struct canto_sessi
         /* A new resource learns about the account's other resources. */
         for (struct canto_session *t = s->user->sessions; t; t = t->next)
             if (t != s && t->available && t->presence)
-                s->ops->send(s, t->presence);
+                canto_session_send(s, t->presence);
         initial_presence(s);
     }
     if (!s->announced && s->priority >= 0) {
@@ -204,7 +204,7 @@ static int session_end(struct canto_module_inst *mi, struct canto_hook_event *ev
         /* The leaving session itself is not told. */
         for (struct canto_session *t = s->user->sessions; t; t = t->next)
             if (t != s && t->available)
-                t->ops->send(t, st);
+                canto_session_send(t, st);
         unavailable_to_others(s, st);
         canto_stanza_unref(st);
     }

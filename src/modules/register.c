@@ -90,7 +90,7 @@ static void reply(struct canto_module_inst *mi, struct canto_session *s, struct 
     if (!r)
         return;
     if (s) {
-        s->ops->send(s, r);
+        canto_session_send(s, r);
         canto_stanza_unref(r);
     } else {
         canto_route(mi->host->server, r);
@@ -219,7 +219,7 @@ static bool stream_still_open(struct reg_job *j)
 {
     struct canto_session *s = j->session;
     j->session = NULL;
-    return s->ops->unref(s);
+    return canto_session_unref(s);
 }
 
 static void derive_work(uv_work_t *w)
@@ -278,13 +278,13 @@ static void registration_derived(uv_work_t *w, int status)
     /* Nobody to tell any more: create nothing the client never heard of.
      * (unref returning true means the stream is alive, held by its
      * connection; the job takes its reference again for the next step.) */
-    if (!s->ops->unref(s)) {
+    if (!canto_session_unref(s)) {
         j->session = NULL;
         registration_failed(j);
         job_free(j);
         return;
     }
-    s->ops->ref(s);
+    canto_session_ref(s);
     struct canto_host *h = j->mi->host;
     canto_storage_account_create(h->server->storage, h->name, j->local, j->creds,
                                  CANTO_HASH_COUNT, account_created, j);
@@ -349,7 +349,7 @@ static void register_account(struct canto_module_inst *mi, struct canto_session 
         return;
     }
     struct reg_job *j = canto_xcalloc(1, sizeof(*j));
-    s->ops->peer_address(s, j->addr, sizeof j->addr);
+    canto_session_peer_address(s, j->addr, sizeof j->addr);
     unsigned wait_s = 0;
     if (canto_reg_throttle_take(st->throttle, j->addr, hc->registration.per_ip,
                                 hc->registration.period, canto_now_ms(), &j->window,
@@ -366,7 +366,7 @@ static void register_account(struct canto_module_inst *mi, struct canto_session 
     j->mi = mi;
     j->iq = canto_stanza_ref(iq);
     j->session = s;
-    s->ops->ref(s);
+    canto_session_ref(s);
     j->local = local;
     j->password = f->password;
     f->password = NULL;
@@ -511,7 +511,7 @@ static void close_sessions(struct canto_server *srv, const char *bare)
     for (struct canto_session *s = u->sessions; s; s = s->next)
         all[n++] = s;
     for (size_t i = 0; i < n; i++)
-        all[i]->ops->close(all[i], "not-authorized", "The account has been removed");
+        canto_session_close(all[i], "not-authorized", "The account has been removed");
     free(all);
 }
 

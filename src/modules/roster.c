@@ -54,7 +54,7 @@ void roster_push(struct contacts *c, const char *jid)
         if (!s->roster_requested)
             continue;
         canto_xml_set_attr(st, st->root, "to", s->jid.full);
-        s->ops->send(s, st);
+        canto_session_send(s, st);
     }
     canto_stanza_unref(st);
 }

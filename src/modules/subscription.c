@@ -64,7 +64,7 @@ static void to_available(struct canto_server *srv, const char *bare, struct cant
     struct canto_user *u = canto_user_find(srv, bare);
     for (struct canto_session *s = u ? u->sessions : NULL; s; s = s->next)
         if (s->available)
-            s->ops->send(s, st);
+            canto_session_send(s, st);
 }
 
 void roster_remove_item(struct contacts *c, struct roster_item *it)

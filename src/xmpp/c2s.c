@@ -37,7 +37,7 @@ static void c2s_free(struct canto_c2s *c)
     c2s_sasl_free(c);
     c2s_bind_free(c);
     canto_xml_parser_free(c->parser);
-    canto_jid_free(&c->sess.jid);
+    canto_session_unref(c->sess);
     free(c->authed_local);
     free(c->lang);
     free(c);
@@ -65,13 +65,13 @@ void c2s_send_str(struct canto_c2s *c, const char *s)
 
 void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
 {
-    /* Nothing may precede the bind result, and until it is sent nobody can
-     * know the full JID: what arrives for it meanwhile is dropped. */
-    if (!c->transport || c->state == C2S_CLOSED || c->state == C2S_BINDING)
+    /* The session keeps what is sent to it before the bind result (see
+     * canto_session_release), so whatever gets here may go out. */
+    if (!c->transport || c->state == C2S_CLOSED)
         return;
     /* The server's scratch buffer: writing copies the bytes out at once,
      * so one buffer serves every stanza and is never freed and reallocated. */
-    struct canto_buf *out = &c->sess.server->scratch;
+    struct canto_buf *out = &c->sess->server->scratch;
     canto_buf_reset(out);
     canto_xml_serialize(st->root, CANTO_NS_CLIENT, out);
     canto_transport_write(c->transport, out->data, out->len);
@@ -81,7 +81,7 @@ void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
 static void send_header(struct canto_c2s *c)
 {
     struct canto_buf b = {0};
-    const char *from = c->sess.host ? c->sess.host->name : c->sess.server->hosts[0].name;
+    const char *from = c->sess->host ? c->sess->host->name : c->sess->server->hosts[0].name;
     canto_buf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                              "xmlns:stream='http://etherx.jabber.org/streams' id='");
     canto_buf_append_str(&b, c->id);
@@ -102,7 +102,7 @@ static void send_header(struct canto_c2s *c)
 static void end_stream(struct canto_c2s *c)
 {
     c->state = C2S_CLOSED;
-    canto_session_unbind(&c->sess);
+    canto_session_end(c->sess);
 }
 
 void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text)
@@ -140,11 +140,11 @@ static void send_features(struct canto_c2s *c)
                                          : "<starttls xmlns='" CANTO_NS_TLS "'/>");
         if (tls || !required) {
             c2s_sasl_features(c, &b);
-            canto_host_stream_features(c->sess.host, &c->sess, false, &b);
+            canto_host_stream_features(c->sess->host, c->sess, false, &b);
         }
     } else {
         c2s_bind_features(c, &b);
-        canto_host_stream_features(c->sess.host, &c->sess, true, &b);
+        canto_host_stream_features(c->sess->host, c->sess, true, &b);
     }
     canto_buf_append_str(&b, "</stream:features>");
     canto_transport_write(c->transport, b.data, b.len);
@@ -155,7 +155,7 @@ static void send_features(struct canto_c2s *c)
 static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
 {
     struct canto_c2s *c = ud;
-    struct canto_server *srv = c->sess.server;
+    struct canto_server *srv = c->sess->server;
     const char *lang = canto_xml_attr_ns(hdr, CANTO_NS_XML, "lang");
     if (lang && !c->lang && strlen(lang) <= 35 && strspn(lang, "abcdefghijklmnopqrstuvwxyz"
                                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") ==
@@ -171,13 +171,13 @@ static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
     } else {
         host = &srv->hosts[0];
     }
-    if (c->sess.host && host != c->sess.host)
+    if (c->sess->host && host != c->sess->host)
         host = NULL; /* a restarted stream must stay on its host */
     if (!host) {
         c2s_stream_error(c, "host-unknown", "This server does not serve that domain");
         return CANTO_ERROR;
     }
-    c->sess.host = host;
+    c->sess->host = host;
     send_header(c);
     const char *ns = canto_xml_parser_stream_ns(c->parser);
     if (!ns || strcmp(ns, CANTO_NS_CLIENT) != 0) {
@@ -218,7 +218,7 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
         canto_stanza_unref(st);
         return;
     }
-    canto_xml_set_attr(st, r, "from", c->sess.jid.full);
+    canto_xml_set_attr(st, r, "from", c->sess->jid.full);
     if (is_iq) {
         const char *type = canto_xml_attr(r, "type");
         const char *id = canto_xml_attr(r, "id");
@@ -229,8 +229,8 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
             canto_xml_set_attr(st, r, "to", NULL);
             struct canto_stanza *err = canto_stanza_error(st, "modify", "bad-request", NULL);
             if (err) {
-                canto_xml_set_attr(err, err->root, "to", c->sess.jid.full);
-                c2s_send_stanza(c, err);
+                canto_xml_set_attr(err, err->root, "to", c->sess->jid.full);
+                canto_session_send(c->sess, err);
                 canto_stanza_unref(err);
             }
             canto_stanza_unref(st);
@@ -241,7 +241,7 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
             return;
         }
     }
-    canto_route_from_session(&c->sess, st);
+    canto_route_from_session(c->sess, st);
 }
 
 /* An iq before authentication: only what a module takes (in-band
@@ -251,8 +251,8 @@ static bool handle_preauth_iq(struct canto_c2s *c, struct canto_stanza *st)
     if (strcmp(st->root->name, "iq") != 0 || !canto_xml_attr(st->root, "id"))
         return false;
     canto_xml_set_attr(st, st->root, "from", NULL);
-    struct canto_hook_event ev = {.session = &c->sess, .stanza = st};
-    return canto_hook_run(c->sess.host, CANTO_HOOK_PREAUTH_IQ, &ev) == CANTO_OK;
+    struct canto_hook_event ev = {.session = c->sess, .stanza = st};
+    return canto_hook_run(c->sess->host, CANTO_HOOK_PREAUTH_IQ, &ev) == CANTO_OK;
 }
 
 static int on_stanza(void *ud, struct canto_stanza *st)
@@ -355,7 +355,7 @@ static void release_parser_if_cheap(struct canto_c2s *c)
 {
     if (c->state == C2S_CLOSED || canto_xml_parser_released(c->parser))
         return;
-    uint64_t now = uv_now(c->sess.server->loop);
+    uint64_t now = uv_now(c->sess->server->loop);
     if (now - c->release_window >= 1000) {
         c->release_window = now;
         c->releases = 0;
@@ -405,11 +405,13 @@ static void transport_timeout(struct canto_transport *t)
 static void transport_closed(struct canto_transport *t, const char *reason)
 {
     struct canto_c2s *c = canto_transport_ud(t);
-    struct canto_server *srv = c->sess.server;
-    canto_debug("%s: connection closed (%s)", c->sess.user ? c->sess.jid.full : "client", reason);
+    struct canto_server *srv = c->sess->server;
+    canto_debug("%s: connection closed (%s)", c->sess->user ? c->sess->jid.full : "client", reason);
     c->state = C2S_CLOSED;
     c->transport = NULL;
-    canto_session_unbind(&c->sess);
+    /* Nothing can resume a c2s session yet (Stream Management will pass
+     * its resumption time here): it ends now. */
+    canto_session_detach(c->sess, 0, 0);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -427,31 +429,30 @@ static const struct canto_transport_events transport_events = {
 
 static void session_send(struct canto_session *s, struct canto_stanza *st)
 {
-    c2s_send_stanza(canto_container_of(s, struct canto_c2s, sess), st);
+    c2s_send_stanza(s->stream, st);
 }
 
 static void session_close(struct canto_session *s, const char *condition, const char *text)
 {
-    c2s_stream_error(canto_container_of(s, struct canto_c2s, sess), condition, text);
+    c2s_stream_error(s->stream, condition, text);
+}
+
+static void session_when_written(struct canto_session *s, canto_session_taken_fn cb, void *ud)
+{
+    struct canto_c2s *c = s->stream;
+    if (c->transport)
+        canto_transport_when_written(c->transport, cb, ud);
+    else
+        cb(ud, CANTO_ERROR);
 }
 
 static void session_peer_address(struct canto_session *s, char *out, size_t size)
 {
-    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, sess);
+    struct canto_c2s *c = s->stream;
     if (c->transport)
         canto_transport_peer_address(c->transport, out, size);
     else if (size > 0)
         snprintf(out, size, "?");
-}
-
-static void session_ref(struct canto_session *s)
-{
-    c2s_ref(canto_container_of(s, struct canto_c2s, sess));
-}
-
-static bool session_unref(struct canto_session *s)
-{
-    return c2s_unref(canto_container_of(s, struct canto_c2s, sess));
 }
 
 static const struct canto_session_ops session_ops = {
@@ -459,8 +460,7 @@ static const struct canto_session_ops session_ops = {
     .close = session_close,
     .ready = c2s_bind_ready,
     .peer_address = session_peer_address,
-    .ref = session_ref,
-    .unref = session_unref,
+    .when_written = session_when_written,
 };
 
 void canto_c2s_accept(struct canto_listener *l, struct canto_transport *t)
@@ -470,8 +470,7 @@ void canto_c2s_accept(struct canto_listener *l, struct canto_transport *t)
     c->transport = t;
     canto_transport_attach(t, &transport_events, c);
     c->listener = l;
-    c->sess.ops = &session_ops;
-    c->sess.server = srv;
+    c->sess = canto_session_new(srv, NULL, &session_ops, c);
     c->refs = 1;
     struct canto_xml_limits xl = {
         .max_stanza_bytes = srv->cfg->limits.c2s_max_stanza_size,

@@ -38,7 +38,7 @@ enum c2s_state {
 struct c2s_sasl; /* an authentication in progress (c2s_sasl.c) */
 
 struct canto_c2s {
-    struct canto_session sess;        /* what the router sees once bound */
+    struct canto_session *sess;       /* the client's session (one reference) */
     struct canto_transport *transport; /* NULL once the transport is gone */
     struct canto_listener *listener;
     struct canto_c2s *prev, *next;    /* srv->c2s_list */
