@@ -7,14 +7,21 @@ Standard library only, for Debian's /usr/bin/python3 (3.11). Two parts:
   required, direct TLS, TLS optional), the process itself (stderr and stdout
   go to cantod.log in that directory), and cantoctl as a subprocess for
   accounts. It is a context manager that always stops the process by PID and
-  removes the directory unless KEEP_TMP=1.
+  removes the directory unless KEEP_TMP=1. A server must exit cleanly when
+  stopped: stop() (and so restart() and leaving the `with` block) raises
+  ServerExitError, with the log tail, if cantod exited non-zero, died of a
+  signal, did not stop in time, or wrote a sanitizer report (ASan, LSan,
+  UBSan) since it started. A kill9() exit is deliberate and not checked.
 
 * `main(globals())` is a tiny runner. Every module-level function named
   `test_*` runs in source order; `async def` tests get a fresh event loop. A
   test that takes a parameter named `server` receives the file's shared
   Server (started on first use, with the keyword arguments given to main()).
   Each test prints PASS or FAIL with a traceback and the server log written
-  during it; the exit status is 1 if any test failed. Tests create their own
+  during it; a sanitizer report in the log during a test fails that test,
+  and an unclean exit of the shared server at the end fails the file (as
+  "FAIL shutdown of the shared cantod"); the exit status is 1 if anything
+  failed. Tests create their own
   accounts with `server.account()`, whose names are unique per process.
 
 Environment: CANTOD and CANTOCTL name the binaries (CTest sets them; the
@@ -30,6 +37,7 @@ import collections
 import inspect
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -157,6 +165,28 @@ class ServerError(Exception):
     pass
 
 
+class ServerExitError(ServerError, AssertionError):
+    """cantod did not exit cleanly when stopped (see Server.exit_problem)."""
+
+
+# What the sanitizers write when they find something: ASan and LSan open
+# their report with "ERROR: <name>Sanitizer", UBSan writes "<file>:<line>:
+# <col>: runtime error: ..." (and goes on unless halt_on_error=1).
+_SANITIZER_REPORT = re.compile(
+    r"^(?:==\d+==)?ERROR: \w*Sanitizer\b|^SUMMARY: \w*Sanitizer\b|: runtime error: ",
+    re.M)
+
+
+def sanitizer_report(text):
+    """The first line of a sanitizer report in `text`, or None."""
+    m = _SANITIZER_REPORT.search(text)
+    if m is None:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    end = text.find("\n", m.end())
+    return text[start:end if end >= 0 else len(text)]
+
+
 class Server:
     """One cantod process in its own temporary directory.
 
@@ -182,6 +212,8 @@ class Server:
         self.cert_path = os.path.join(self.dir, "cert.pem")
         self.proc = None
         self.failed = False   # close() prints the log tail when set
+        self._log_start = 0   # log offset where the current process began
+        self._exit_checked = True  # the current process's exit was judged
         self._config_args = (limits, extra, log_level or LOG_LEVEL)
         self._write_config(*self._config_args)
         if start:
@@ -244,6 +276,8 @@ class Server:
         Raises ServerError with the log tail if it exits or never listens."""
         if self.alive():
             raise ServerError("already running")
+        self._log_start = self.log_size()
+        self._exit_checked = False
         log = open(self.log_path, "ab")
         log.write(b"---- harness: starting cantod ----\n")
         log.flush()
@@ -257,6 +291,7 @@ class Server:
         while pending:
             if self.proc.poll() is not None:
                 _live_servers.discard(self)
+                self._exit_checked = True    # reported right here
                 raise ServerError(
                     f"cantod exited with status {self.proc.returncode} at start\n"
                     + self.log_tail())
@@ -274,28 +309,75 @@ class Server:
                 time.sleep(0.05)
         return self
 
-    def stop(self, timeout=10.0):
+    def stop(self, timeout=30.0):
         """SIGTERM, wait up to `timeout` s, then SIGKILL. Returns the exit
-        status (negative: killed by that signal), or None if not started."""
+        status (0), or None if not started. Raises ServerExitError (with
+        the log tail) if the process did not exit cleanly: see
+        exit_problem(). The check is made once per process, so a second
+        stop() of the same process returns its status quietly."""
         if self.proc is None:
             return None
+        hung = False
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                hung = True
                 self.proc.kill()
                 self.proc.wait()
         _live_servers.discard(self)
+        if not self._exit_checked:
+            self._exit_checked = True
+            problem = self.exit_problem(hung, timeout)
+            if problem:
+                raise ServerExitError(f"cantod (pid {self.proc.pid}) {problem}\n"
+                                      + self._exit_log())
         return self.proc.returncode
 
+    def _exit_log(self, lines=80):
+        """The log that explains an unclean exit: from the first sanitizer
+        report on if there is one (its stacks are the point), else the
+        tail."""
+        text = self.log_text(self._log_start)
+        m = _SANITIZER_REPORT.search(text)
+        if m is None:
+            return self.log_tail(lines, self._log_start)
+        report = text[text.rfind("\n", 0, m.start()) + 1:].splitlines()
+        more = f"\n  | ... ({len(report) - lines} more lines)" if len(report) > lines else ""
+        return "\n".join(f"  | {line}" for line in report[:lines]) + more
+
+    def exit_problem(self, hung=False, timeout=None):
+        """Why the exited process's end was not clean, or None: it did not
+        stop within `timeout` s of SIGTERM, exited non-zero or by a signal
+        (a crash, an abort, LeakSanitizer's exit code), or the log since it
+        started holds a sanitizer report."""
+        status = self.proc.returncode
+        if hung:
+            return f"did not stop within {timeout} s of SIGTERM (killed)"
+        if status is not None and status < 0:
+            try:
+                name = signal.Signals(-status).name
+            except ValueError:
+                name = f"signal {-status}"
+            return f"died of {name} (status {status})"
+        if status:
+            return f"exited with status {status}"
+        report = sanitizer_report(self.log_text(self._log_start))
+        if report:
+            return f"exited 0 but wrote a sanitizer report: {report}"
+        return None
+
     def kill9(self):
-        """Kill abruptly (crash simulation). Returns the exit status."""
+        """Kill abruptly (crash simulation). Returns the exit status; the
+        exit is deliberate, so it is not judged (a crash before the kill
+        is caught by the runner's alive() check after each test)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+            self._exit_checked = True
         _live_servers.discard(self)
         return self.proc.returncode
 
@@ -371,17 +453,25 @@ class Server:
 
     def close(self, failed=False):
         """Stop the server, print the log tail if a test failed, remove the
-        directory (unless KEEP_TMP=1)."""
+        directory (unless KEEP_TMP=1). Raises ServerExitError if the server
+        did not exit cleanly and no failure is being reported already (then
+        the problem is printed with the log instead)."""
+        problem = None
         try:
-            status = self.stop()
+            try:
+                status = self.stop()
+            except ServerExitError as e:
+                problem, status = e, self.proc.returncode
             if failed or self.failed:
                 print(f"---- cantod log ({self.log_path}), exit {status} ----")
-                print(self.log_tail(60))
+                print(problem if problem else self.log_tail(60))
             if KEEP_TMP:
                 print(f"KEEP_TMP: server directory kept at {self.dir}")
         finally:
             if not KEEP_TMP:
                 shutil.rmtree(self.dir, ignore_errors=True)
+        if problem and not (failed or self.failed):
+            raise problem
 
     def __repr__(self):
         return f"<Server pid={self.pid} ports={self.ports} dir={self.dir}>"
@@ -433,11 +523,16 @@ def main(namespace, **server_kwargs):
             if needs_server and not server.alive():
                 raise AssertionError(
                     f"cantod exited (status {server.proc.returncode}) during the test")
+            report = needs_server and sanitizer_report(server.log_text(log_start))
+            if report:
+                raise AssertionError(f"cantod wrote a sanitizer report during the test: {report}")
             print(f"PASS {name} ({time.monotonic() - t0:.1f} s)", flush=True)
         except BaseException as e:  # noqa: a test may raise anything
             if isinstance(e, KeyboardInterrupt):
                 raise
             failures.append(name)
+            if server is not None and needs_server and not server.alive():
+                server.failed = True   # reported here; close() prints, not raises
             if isinstance(e, (asyncio.TimeoutError, TimeoutError)) and not str(e):
                 print(f"FAIL {name}: timed out", flush=True)
             else:
@@ -447,7 +542,14 @@ def main(namespace, **server_kwargs):
                 print(f"---- cantod log during {name} ----")
                 print(server.log_tail(60, log_start), flush=True)
     if server is not None:
-        server.close()
-    print(f"{len(tests) - len(failures)} passed, {len(failures)} failed"
+        # The shared server stops after the last test: an unclean exit
+        # (a crash or a leak report at shutdown) fails the file.
+        try:
+            server.close()
+        except ServerExitError as e:
+            failures.append("shutdown of the shared cantod")
+            print(f"FAIL shutdown of the shared cantod: {e}", flush=True)
+    passed = len([n for n, _ in tests if n not in failures])
+    print(f"{passed} passed, {len(failures)} failed"
           + (": " + ", ".join(failures) if failures else ""), flush=True)
     sys.exit(1 if failures else 0)
