@@ -43,7 +43,6 @@ struct canto_limits_config {
     size_t c2s_max_stanza_size;   /* bytes; default 262144 */
     unsigned max_depth;           /* element depth in a stanza; default 32 */
     unsigned max_attributes;      /* per element; default 64 */
-    unsigned offline_messages;    /* per user; default 1000 */
     unsigned connect_timeout;     /* s to authenticate; default 30 */
     unsigned idle_timeout;        /* s without any byte from the peer; default 900 */
     size_t c2s_rate;              /* bytes/s read per connection; default 65536 */
@@ -53,24 +52,61 @@ struct canto_limits_config {
     bool loopback_exempt;         /* loopback addresses have no per-address cap; default true */
 };
 
-/* In-band registration (XEP-0077) settings, at the top level (defaults for
- * every host) and resolved per host. */
-struct canto_registration_config {
-    bool allow;                   /* allow_registration: new accounts in-band; default false */
-    unsigned per_ip;              /* registration_throttle.per_ip: accounts per address
-                                   * (IPv6: per /64) per period; default 5 */
-    unsigned period;              /* registration_throttle.period: seconds; default 3600 */
+/* --- options declared by modules ------------------------------------------
+ *
+ * A module declares the keys it reads in a table of struct canto_option
+ * (module.h: canto_module.options), as ejabberd's mod_options and Prosody's
+ * module:get_option do: the key as written in the file, its type, default,
+ * bounds and a line of documentation. The loader validates every table
+ * generically (types, bounds, unknown and duplicate keys, with file, line and
+ * key), resolves each option for every host (a host's mapping in hosts:
+ * overrides the top level for the options marked CANTO_OPT_PER_HOST), and
+ * the module reads the result with canto_module_option_*() (module.h). The
+ * reference (cantod --print-options) is printed from the same tables. */
+
+enum canto_option_type {
+    CANTO_OPT_BOOL,     /* true or false */
+    CANTO_OPT_INT,      /* an integer in [min, max] */
+    CANTO_OPT_SIZE,     /* a number of bytes in [min, max] */
+    CANTO_OPT_DURATION, /* a number of seconds in [min, max] */
+    CANTO_OPT_STRING,   /* a non-empty string */
+    CANTO_OPT_ENUM,     /* one of choices; the value is its index */
+    CANTO_OPT_SERVICE,  /* the domain of a service a host runs (the user directory):
+                         * true (the default domain: def_str + "." + host), false (no
+                         * service), or, in a host's mapping, the domain itself. No two
+                         * services and no host may share a domain. */
+};
+
+#define CANTO_OPT_PER_HOST 1u /* may also be set in a host's mapping (hosts:) */
+
+struct canto_option {
+    const char *key;             /* as written, sections dotted: "registration_throttle.per_ip";
+                                  * NULL ends a table */
+    enum canto_option_type type;
+    unsigned flags;              /* CANTO_OPT_* */
+    long def;                    /* default: bool 0/1, number, enum index, service on (1)/off (0) */
+    long min, max;               /* bounds of a number; not negative (numbers in the file are
+                                  * plain decimal digits) */
+    const char *def_str;         /* default of a string; a service's first label ("users") */
+    const char *const *choices;  /* enum: the names, NULL-terminated */
+    const char *doc;             /* one line for the reference (cantod --print-options) */
+};
+
+/* One option's value, at the top level or resolved for one host. */
+struct canto_option_value {
+    long num;  /* bool (0/1), number, enum index; a service: 0 off, 1 default, 2 named */
+    char *str; /* a string; a service's domain (prepared; NULL when off) */
+    int line;  /* where it was set; 0 for the default */
 };
 
 /* What one host does beyond the defaults: the top-level values with the
  * host's own overrides applied (a hosts: entry may be a mapping). */
 struct canto_host_config {
-    struct canto_registration_config registration;
-    char *directory;              /* user_directory: domain of the XEP-0055 user
-                                   * directory (prepared), NULL when disabled;
-                                   * default "users.<host>" */
+    struct canto_option_value *options; /* resolved, one per option (canto_config_option) */
     int line;                     /* where the host is listed, for later errors */
 };
+
+struct canto_module;
 
 struct canto_config {
     char *path;                            /* the file this came from */
@@ -85,18 +121,36 @@ struct canto_config {
     size_t nlisten;
     enum canto_log_level log_level;
     struct canto_limits_config limits;
-    struct canto_registration_config registration; /* top level: every host's default */
-    bool user_directory;                   /* top level: users.<host> directories; default true */
+    const struct canto_module *const *modules; /* whose options were read; NULL-terminated */
+    struct canto_option_value *options;    /* top-level values: every option of every module,
+                                            * in module then table order */
+    size_t noptions;
 };
 
-/* Load and validate path into cfg. CANTO_OK, or CANTO_ERROR with every
- * problem found appended to err, one per line, each naming file:line: key. */
+/* Load and validate path into cfg, with the options of the built-in modules
+ * (canto_builtin_modules). CANTO_OK, or CANTO_ERROR with every problem found
+ * appended to err, one per line, each naming file:line: key. */
 int canto_config_load(const char *path, struct canto_config *cfg, struct canto_buf *err);
+/* The same with the options of modules (NULL-terminated; it must outlive
+ * cfg), for tests of the option machinery. */
+int canto_config_load_modules(const char *path, const struct canto_module *const *modules,
+                              struct canto_config *cfg, struct canto_buf *err);
 void canto_config_free(struct canto_config *cfg);
 /* True if host (prepared) is one of cfg's hosts. */
 bool canto_config_has_host(const struct canto_config *cfg, const char *host);
 /* The settings of host (prepared), or NULL if it is not one of cfg's hosts. */
 const struct canto_host_config *canto_config_host(const struct canto_config *cfg,
                                                   const char *host);
+/* Module m's option key, resolved for host (prepared), or its top-level
+ * value when host is NULL. A key that m does not declare, or a host that is
+ * not configured, is a programming error: it aborts, naming them. */
+const struct canto_option_value *canto_config_option(const struct canto_config *cfg,
+                                                     const char *host,
+                                                     const struct canto_module *m,
+                                                     const char *key);
+/* The reference of every option: the core's limits, then each module's
+ * options, one Markdown table row each (key, default, bounds, per host,
+ * meaning). */
+void canto_config_print_options(const struct canto_module *const *modules, struct canto_buf *out);
 
 #endif

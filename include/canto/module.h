@@ -14,6 +14,7 @@
 
 #include "canto/buf.h"
 #include "canto/common.h"
+#include "canto/config.h"
 #include "canto/jid.h"
 #include "canto/xml.h"
 
@@ -123,6 +124,10 @@ struct canto_module {
     const char *const *features;       /* disco#info features; NULL-terminated, may be NULL */
     const struct canto_iq_reg *iqs;    /* terminated by a zeroed entry; may be NULL */
     const struct canto_hook_reg *hooks;/* terminated by a zeroed fn; may be NULL */
+    /* The config keys it reads, with defaults and bounds (config.h); the
+     * loader validates them and canto_module_option_*() reads them.
+     * Terminated by a NULL key; may be NULL. */
+    const struct canto_option *options;
     /* Optional: append this module's stream features (XML) for a session's
      * stream, before authentication (authed false) or after it. */
     void (*stream_features)(struct canto_module_inst *mi, struct canto_session *s, bool authed,
@@ -146,6 +151,13 @@ void canto_hook_notify(struct canto_host *host, enum canto_hook hook, struct can
 /* The module instance of m on host (for modules that share state through a
  * private header), or NULL if it is not loaded there. */
 struct canto_module_inst *canto_host_module(struct canto_host *host, const struct canto_module *m);
+
+/* This module's option key (declared in its options table) as resolved for
+ * its host: numbers, bools and enum indexes; a string or a service's domain
+ * (NULL when the service is off). An undeclared key aborts. */
+long canto_module_option_int(const struct canto_module_inst *mi, const char *key);
+bool canto_module_option_bool(const struct canto_module_inst *mi, const char *key);
+const char *canto_module_option_str(const struct canto_module_inst *mi, const char *key);
 
 /* Append every module's stream features for s (see stream_features). */
 void canto_host_stream_features(struct canto_host *host, struct canto_session *s, bool authed,

@@ -13,6 +13,7 @@
 #include "canto/config.h"
 #include "canto/doap.h"
 #include "canto/log.h"
+#include "canto/module.h"
 #include "canto/server.h"
 
 #define SHUTDOWN_WAIT_MS 15000
@@ -20,11 +21,13 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: cantod --config FILE [--check]\n"
-                 "       cantod --version | --doap\n"
+                 "       cantod --version | --doap | --print-options\n"
                  "Runs the Canto XMPP server in the foreground; logs go to stderr.\n"
                  "  --config FILE  the YAML configuration (see docs/configuration.md)\n"
                  "  --check        validate the configuration and exit\n"
-                 "  --doap         print the supported specifications (XEP-0453 DOAP)\n");
+                 "  --doap         print the supported specifications (XEP-0453 DOAP)\n"
+                 "  --print-options  print every option with its default and bounds (the\n"
+                 "                 table in docs/configuration.md)\n");
 }
 
 struct daemon_state {
@@ -67,6 +70,12 @@ int main(int argc, char **argv)
             canto_doap_write(&doap);
             fputs(doap.data, stdout);
             canto_buf_free(&doap);
+            return 0;
+        } else if (strcmp(argv[i], "--print-options") == 0) {
+            struct canto_buf table = {0};
+            canto_config_print_options(canto_builtin_modules, &table);
+            fputs(table.data, stdout);
+            canto_buf_free(&table);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("cantod %s\n", CANTO_VERSION);

@@ -9,10 +9,22 @@
  * do not name is an error, never silently ignored, because a misspelt key
  * that is ignored is a setting the operator believes in and does not have.
  *
+ * The keys a feature reads are not in these tables but in the feature's
+ * module: each declares its options (config.h, struct canto_option: key,
+ * type, default, bounds, one line of doc), as ejabberd's mod_options do, and
+ * the walker checks them generically wherever they may appear: at the top
+ * level, in a section (registration_throttle:, or the core's limits:), and
+ * in a host's mapping under hosts: for the options marked per host. The
+ * core's limits are options too (CORE_LIMITS), so that one printer lists
+ * every option (cantod --print-options, the table in docs/configuration.md).
+ * After the walk each host gets every option resolved (its own value, else
+ * the top level's), and a module reads it with canto_module_option_*().
+ *
  * Validation does not stop at the first problem: every error is collected
  * as "FILE:LINE: dotted.key.path: what is wrong" and handed to the caller
- * sorted by line, so one run shows the operator everything to fix. Only when no error was found is
- * the result handed over; otherwise it is freed and the struct zeroed.
+ * sorted by line, so one run shows the operator everything to fix. Only
+ * when no error was found is the result handed over; otherwise it is freed
+ * and the struct zeroed.
  *
  * Paths in the file (data_dir, certificates, keys) are resolved against the
  * directory of the configuration file and stored absolute, so the server may
@@ -34,6 +46,7 @@
 #include <yaml.h>
 
 #include "canto/jid.h"
+#include "canto/module.h"
 #include "core/listeners.h"
 
 /* One error found, kept until the end so that all can be sorted by line. */
@@ -55,20 +68,32 @@ struct loader {
     bool have_tls;              /* a tls: section was present */
     int listen_line;            /* line of the listen: key, for "tls is required" */
     struct host_tmp *host_tmp;  /* what each host's mapping set, parallel to cfg->hosts */
+    struct opt_ref *opts;       /* every option: the core's, then each module's */
+    size_t nopts;               /* how many (cfg->noptions) */
+};
+
+/* One option of the flat list the loader works on, and whose it is. */
+struct opt_ref {
+    const struct canto_module *module;
+    const struct canto_option *opt;
 };
 
 /* What one hosts: entry set, kept until the whole file is read, because the
- * top-level values a host overrides may be written after hosts:. Numbers
- * and flags are -1 when the entry did not set them. */
+ * top-level values a host overrides may be written after hosts:. */
 struct host_tmp {
     char *name;             /* prepared, once name: (or the plain entry) was read */
     size_t index;           /* position in the hosts: list, for key paths */
     int line;               /* line of the entry */
-    int allow;              /* allow_registration: -1, 0 or 1 */
-    long per_ip, period;    /* registration_throttle.per_ip, .period */
-    int directory;          /* user_directory: -1 unset, 0 false, 1 true, 2 a domain */
-    char *directory_domain; /* prepared, when directory is 2 */
-    int directory_line;     /* line of user_directory, when set */
+    struct canto_option_value *options; /* what the entry set (line 0: not set), one per
+                                         * option */
+};
+
+/* Where a mapping's keys may be options: the dotted prefix of its keys ("" at
+ * the top level, "limits", "registration_throttle") and whose values they
+ * are (a host's, or NULL for the top level). */
+struct opt_scope {
+    const char *prefix;
+    struct host_tmp *host;
 };
 
 struct key_spec;
@@ -333,17 +358,34 @@ static char *get_domain(struct loader *ld, const char *path, const yaml_node_t *
 
 /* --- the schema walker -------------------------------------------------------- */
 
-/* Checks that node is a mapping (or null, meaning empty), dispatches each key
- * to its handler in specs, and reports unknown, duplicate and missing keys.
- * Returns false if node was not a mapping at all (nothing was walked). */
-static bool walk_mapping(struct loader *ld, const char *path, const yaml_node_t *node,
-                         const struct key_spec *specs, size_t nspecs, void *target)
+static bool walk_option(struct loader *ld, const char *path, const struct opt_scope *scope,
+                        const yaml_node_t *key, const yaml_node_t *value);
+
+/* The key node of an earlier pair of map with the same text as pair p's
+ * key, or NULL: YAML says keys are unique, libyaml does not check. */
+static const yaml_node_t *earlier_key(struct loader *ld, const yaml_node_t *map,
+                                      const yaml_node_pair_t *p, const char *name)
 {
-    const yaml_node_t *seen[16] = {0};
+    for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+        const yaml_node_t *k = yaml_document_get_node(ld->doc, q->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), name) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+static const yaml_node_t *find_value(struct loader *ld, const yaml_node_t *map, const char *name);
+
+/* Checks that node is a mapping (or null, meaning empty), dispatches each key
+ * to its handler in specs or, when scope is given, to the module option it
+ * names, and reports unknown, duplicate and missing keys. Returns false if
+ * node was not a mapping at all (nothing was walked). */
+static bool walk_mapping_in(struct loader *ld, const char *path, const yaml_node_t *node,
+                            const struct key_spec *specs, size_t nspecs, void *target,
+                            const struct opt_scope *scope)
+{
     struct canto_buf child = {0};
 
-    if (nspecs > CANTO_ARRAY_LEN(seen))
-        abort(); /* a schema table grew past the walker: a programming error */
     if (node && node->type != YAML_MAPPING_NODE && !is_null(node)) {
         if (path && *path)
             failf(ld, node, path, "must be a mapping");
@@ -361,29 +403,36 @@ static bool walk_mapping(struct loader *ld, const char *path, const yaml_node_t 
                 continue;
             }
             key_path(&child, path, scalar(k));
+            const yaml_node_t *first = earlier_key(ld, node, p, scalar(k));
             size_t i = 0;
             while (i < nspecs && strcmp(specs[i].name, scalar(k)) != 0)
                 i++;
-            if (i == nspecs) {
+            if (i < nspecs && first) {
+                failf(ld, k, child.data, "duplicate key (first at line %d)", line_of(first));
+            } else if (i < nspecs) {
+                specs[i].fn(ld, child.data, k, v, target, &specs[i]);
+            } else if (!scope || !walk_option(ld, child.data, scope, k, first ? NULL : v)) {
                 failf(ld, k, child.data, "unknown key");
-                continue;
+            } else if (first) {
+                failf(ld, k, child.data, "duplicate key (first at line %d)", line_of(first));
             }
-            if (seen[i]) {
-                failf(ld, k, child.data, "duplicate key (first at line %d)", line_of(seen[i]));
-                continue;
-            }
-            seen[i] = k;
-            specs[i].fn(ld, child.data, k, v, target, &specs[i]);
         }
     }
     for (size_t i = 0; i < nspecs; i++) {
-        if (specs[i].required && !seen[i]) {
+        if (specs[i].required && !find_value(ld, node, specs[i].name)) {
             key_path(&child, path, specs[i].name);
             failf(ld, node, child.data, "required key is missing");
         }
     }
     canto_buf_free(&child);
     return true;
+}
+
+/* walk_mapping_in for a mapping that holds no module options. */
+static bool walk_mapping(struct loader *ld, const char *path, const yaml_node_t *node,
+                         const struct key_spec *specs, size_t nspecs, void *target)
+{
+    return walk_mapping_in(ld, path, node, specs, nspecs, target, NULL);
 }
 
 /* The value of key name in a mapping node, or NULL. */
@@ -400,7 +449,7 @@ static const yaml_node_t *find_value(struct loader *ld, const yaml_node_t *map, 
     return NULL;
 }
 
-/* --- hosts, data_dir ----------------------------------------------------------- */
+/* --- booleans ------------------------------------------------------------------ */
 
 /* A YAML boolean: true or false, in the three spellings YAML 1.2 knows
  * (quoting is allowed, as for numbers). Returns CANTO_INVALID without
@@ -435,29 +484,163 @@ static int get_bool(struct loader *ld, const char *path, const yaml_node_t *node
     return CANTO_OK;
 }
 
-/* registration_throttle, at the top level or in a host's mapping: the
- * values read into target (long[2]: per_ip, period), which the caller
- * set to -1 for "not given". */
-static void on_throttle_per_ip(struct loader *ld, const char *path, const yaml_node_t *key,
-                               const yaml_node_t *value, void *target, const struct key_spec *spec)
+/* --- module options ------------------------------------------------------------ */
+
+/* The index in ld->opts of the option named key (dotted, from the top of
+ * its scope) that may be set in scope, or -1. */
+static long option_index(const struct loader *ld, const struct opt_scope *scope,
+                         const char *key)
 {
-    long v;
-    if (get_integer(ld, path, value, 1, 1000000, &v) == CANTO_OK)
-        ((long *)target)[0] = v;
+    for (size_t i = 0; i < ld->nopts; i++) {
+        const struct canto_option *o = ld->opts[i].opt;
+        if (strcmp(o->key, key) == 0 && (!scope->host || (o->flags & CANTO_OPT_PER_HOST)))
+            return (long)i;
+    }
+    return -1;
 }
 
-static void on_throttle_period(struct loader *ld, const char *path, const yaml_node_t *key,
-                               const yaml_node_t *value, void *target, const struct key_spec *spec)
+/* True if some option that may be set in scope lives in the section key
+ * ("registration_throttle" for "registration_throttle.per_ip"). */
+static bool is_option_section(const struct loader *ld, const struct opt_scope *scope,
+                              const char *key)
 {
-    long v;
-    if (get_integer(ld, path, value, 1, 31536000, &v) == CANTO_OK) /* up to a year */
-        ((long *)target)[1] = v;
+    size_t n = strlen(key);
+    for (size_t i = 0; i < ld->nopts; i++) {
+        const struct canto_option *o = ld->opts[i].opt;
+        if (strncmp(o->key, key, n) == 0 && o->key[n] == '.' &&
+            (!scope->host || (o->flags & CANTO_OPT_PER_HOST)))
+            return true;
+    }
+    return false;
 }
 
-static const struct key_spec throttle_keys[] = {
-    {"per_ip", on_throttle_per_ip, false, NULL},
-    {"period", on_throttle_period, false, NULL},
-};
+/* Checks value against option o and returns what it means in out (line
+ * set); CANTO_INVALID after reporting why not. in_host: the value is in a
+ * host's mapping (where a service may be given its domain). */
+static int parse_option(struct loader *ld, const char *path, const struct canto_option *o,
+                        bool in_host, const yaml_node_t *value, struct canto_option_value *out)
+{
+    *out = (struct canto_option_value){.line = line_of(value)};
+    bool b;
+    switch (o->type) {
+    case CANTO_OPT_BOOL:
+        if (get_bool(ld, path, value, &b) != CANTO_OK)
+            return CANTO_INVALID;
+        out->num = b;
+        return CANTO_OK;
+    case CANTO_OPT_INT:
+    case CANTO_OPT_SIZE:
+    case CANTO_OPT_DURATION:
+        return get_integer(ld, path, value, o->min, o->max, &out->num);
+    case CANTO_OPT_STRING: {
+        const char *s = get_string(ld, path, value);
+        if (!s)
+            return CANTO_INVALID;
+        out->str = canto_xstrdup(s);
+        return CANTO_OK;
+    }
+    case CANTO_OPT_ENUM: {
+        size_t n = 0;
+        while (o->choices[n])
+            n++;
+        int i = get_choice(ld, path, value, o->choices, n);
+        if (i < 0)
+            return CANTO_INVALID;
+        out->num = i;
+        return CANTO_OK;
+    }
+    case CANTO_OPT_SERVICE:
+        if (parse_bool(value, &b) == CANTO_OK) {
+            out->num = b;
+            return CANTO_OK;
+        }
+        if (!in_host) {
+            failf(ld, value, path,
+                  "must be true or false (the domain itself is set per host, in hosts:)");
+            return CANTO_INVALID;
+        }
+        if (value->type != YAML_SCALAR_NODE) {
+            failf(ld, value, path, "must be true, false or a domain name");
+            return CANTO_INVALID;
+        }
+        const char *s = get_string(ld, path, value);
+        out->str = s ? get_domain(ld, path, value, s, false) : NULL;
+        if (!out->str)
+            return CANTO_INVALID;
+        out->num = 2;
+        return CANTO_OK;
+    }
+    abort(); /* a type the loader does not know: a programming error */
+}
+
+/* A key of a mapping that may hold options (walk_mapping_in): the option it
+ * names is checked and stored in the scope's values, a section of options is
+ * walked. value NULL: only say whether the key is one (a duplicate). Returns
+ * false if no option of the scope has that name. */
+static bool walk_option(struct loader *ld, const char *path, const struct opt_scope *scope,
+                        const yaml_node_t *key, const yaml_node_t *value)
+{
+    /* "registration_throttle.per_ip: 3" is not the option's path: a dotted
+     * key names nothing, as before options were tables */
+    if (strchr(scalar(key), '.'))
+        return false;
+    struct canto_buf full = {0};
+    if (*scope->prefix)
+        canto_buf_appendf(&full, "%s.%s", scope->prefix, scalar(key));
+    else
+        canto_buf_append_str(&full, scalar(key));
+    long i = option_index(ld, scope, full.data);
+    bool known = i >= 0 || is_option_section(ld, scope, full.data);
+    if (known && value && i >= 0) {
+        struct canto_option_value v;
+        struct canto_option_value *slot = scope->host ? &scope->host->options[i]
+                                                      : &ld->cfg->options[i];
+        if (parse_option(ld, path, ld->opts[i].opt, scope->host != NULL, value, &v) ==
+            CANTO_OK) {
+            free(slot->str);
+            *slot = v;
+        }
+    } else if (known && value) {
+        struct opt_scope inner = {full.data, scope->host};
+        walk_mapping_in(ld, path, value, NULL, 0, NULL, &inner);
+    }
+    canto_buf_free(&full);
+    return known;
+}
+
+/* Builds the flat list of options: the core's own (core_options), then
+ * those of each module, in order. Two declarations of one key are a
+ * programming error, reported once at start rather than left to shadow
+ * each other. */
+static const struct canto_module core_module;
+
+static void collect_options(struct loader *ld, const struct canto_module *const *modules)
+{
+    size_t n = 0;
+    for (const struct canto_option *o = core_module.options; o->key; o++)
+        n++;
+    for (size_t m = 0; modules[m]; m++)
+        for (const struct canto_option *o = modules[m]->options; o && o->key; o++)
+            n++;
+    ld->opts = canto_xcalloc(n ? n : 1, sizeof *ld->opts);
+    for (const struct canto_option *o = core_module.options; o->key; o++)
+        ld->opts[ld->nopts++] = (struct opt_ref){&core_module, o};
+    for (size_t m = 0; modules[m]; m++)
+        for (const struct canto_option *o = modules[m]->options; o && o->key; o++)
+            ld->opts[ld->nopts++] = (struct opt_ref){modules[m], o};
+    for (size_t i = 0; i < ld->nopts; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ld->opts[i].opt->key, ld->opts[j].opt->key) == 0) {
+                fprintf(stderr, "option %s is declared by modules %s and %s\n",
+                        ld->opts[i].opt->key, ld->opts[j].module->name,
+                        ld->opts[i].module->name);
+                abort();
+            }
+        }
+    }
+}
+
+/* --- hosts ------------------------------------------------------------------------ */
 
 /* The keys of a host given as a mapping (target: struct host_tmp). */
 static void on_host_name(struct loader *ld, const char *path, const yaml_node_t *key,
@@ -469,57 +652,18 @@ static void on_host_name(struct loader *ld, const char *path, const yaml_node_t 
     t->line = line_of(value);
 }
 
-static void on_host_allow_registration(struct loader *ld, const char *path,
-                                       const yaml_node_t *key, const yaml_node_t *value,
-                                       void *target, const struct key_spec *spec)
-{
-    struct host_tmp *t = target;
-    bool b;
-    if (get_bool(ld, path, value, &b) == CANTO_OK)
-        t->allow = b;
-}
-
-static void on_host_throttle(struct loader *ld, const char *path, const yaml_node_t *key,
-                             const yaml_node_t *value, void *target, const struct key_spec *spec)
-{
-    struct host_tmp *t = target;
-    long v[2] = {-1, -1};
-    walk_mapping(ld, path, value, throttle_keys, CANTO_ARRAY_LEN(throttle_keys), v);
-    t->per_ip = v[0];
-    t->period = v[1];
-}
-
-/* A host's user_directory: true (users.<host>), false (none), or the
- * domain the directory is to have. */
-static void on_host_user_directory(struct loader *ld, const char *path, const yaml_node_t *key,
-                                   const yaml_node_t *value, void *target,
-                                   const struct key_spec *spec)
-{
-    struct host_tmp *t = target;
-    bool b;
-    t->directory_line = line_of(value);
-    if (parse_bool(value, &b) == CANTO_OK) {
-        t->directory = b;
-        return;
-    }
-    if (value->type != YAML_SCALAR_NODE) {
-        failf(ld, value, path, "must be true, false or a domain name");
-        return;
-    }
-    const char *s = get_string(ld, path, value);
-    char *prep = s ? get_domain(ld, path, value, s, false) : NULL;
-    if (prep) {
-        t->directory = 2;
-        t->directory_domain = prep;
-    }
-}
-
+/* Beside its name, a host's mapping holds the options marked
+ * CANTO_OPT_PER_HOST (walk_option). */
 static const struct key_spec host_keys[] = {
     {"name", on_host_name, true, NULL},
-    {"allow_registration", on_host_allow_registration, false, NULL},
-    {"registration_throttle", on_host_throttle, false, NULL},
-    {"user_directory", on_host_user_directory, false, NULL},
 };
+
+static void free_option_values(struct canto_option_value *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].str);
+    free(v);
+}
 
 /* hosts: a non-empty list of distinct domain names, stored prepared so that
  * every later comparison with a JID's domain is a plain strcmp. An entry is
@@ -547,10 +691,12 @@ static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *v = yaml_document_get_node(ld->doc, value->data.sequence.items.start[i]);
         index_path(&item, path, i);
-        struct host_tmp t = {.index = i, .line = line_of(v), .allow = -1, .per_ip = -1,
-                             .period = -1, .directory = -1};
+        struct host_tmp t = {.index = i, .line = line_of(v),
+                             .options = canto_xcalloc(ld->nopts ? ld->nopts : 1,
+                                                      sizeof *t.options)};
         if (v->type == YAML_MAPPING_NODE) {
-            walk_mapping(ld, item.data, v, host_keys, CANTO_ARRAY_LEN(host_keys), &t);
+            struct opt_scope scope = {"", &t};
+            walk_mapping_in(ld, item.data, v, host_keys, CANTO_ARRAY_LEN(host_keys), &t, &scope);
         } else if (v->type == YAML_SEQUENCE_NODE) {
             failf(ld, v, item.data, "must be a host name or a mapping with a name");
         } else {
@@ -558,7 +704,7 @@ static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key
             t.name = s ? get_domain(ld, item.data, v, s, false) : NULL;
         }
         if (!t.name) {
-            free(t.directory_domain);
+            free_option_values(t.options, ld->nopts);
             continue;
         }
         size_t j = 0;
@@ -568,7 +714,7 @@ static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key
             failf(ld, v, item.data, "duplicate host %s (first at line %d)", t.name,
                   ld->host_tmp[j].line);
             free(t.name);
-            free(t.directory_domain);
+            free_option_values(t.options, ld->nopts);
             continue;
         }
         ld->host_tmp[cfg->nhosts] = t;
@@ -577,13 +723,67 @@ static void on_hosts(struct loader *ld, const char *path, const yaml_node_t *key
     canto_buf_free(&item);
 }
 
-/* Gives every host its settings: the top-level values, replaced by what
- * its own mapping set. Then the cross-checks that need the whole file: a
- * directory's domain must not be a host, nor another host's directory. */
+/* Gives host i's service option k its domain: the default one
+ * (def_str.<host>) when it is on, and checks that no host and no other
+ * service has it, which would make the router's choice ambiguous. */
+static void resolve_service(struct loader *ld, size_t i, size_t k)
+{
+    struct canto_config *cfg = ld->cfg;
+    const struct host_tmp *t = &ld->host_tmp[i];
+    struct canto_option_value *v = &cfg->host_settings[i].options[k];
+    const char *key = ld->opts[k].opt->key;
+    bool named = v->num == 2;
+    struct canto_buf path = {0};
+    canto_buf_appendf(&path, "hosts[%zu]", t->index);
+    if (named)
+        canto_buf_appendf(&path, ".%s", key);
+    if (v->num == 1) {
+        struct canto_buf d = {0};
+        canto_buf_appendf(&d, "%s.%s", ld->opts[k].opt->def_str, cfg->hosts[i]);
+        v->str = canto_jid_prep_domain(d.data);
+        if (!v->str)
+            fail_line(ld, t->line, path.data,
+                      "%s's domain %s is not a valid domain name (set %s to a shorter one, "
+                      "or false)",
+                      key, d.data, key);
+        canto_buf_free(&d);
+    }
+    int line = named ? v->line : t->line;
+    if (!v->str) {
+        /* off, or already reported */
+    } else if (canto_config_has_host(cfg, v->str)) {
+        if (named)
+            fail_line(ld, line, path.data, "%s is one of the hosts (choose another domain)",
+                      v->str);
+        else
+            fail_line(ld, line, path.data,
+                      "%s's domain %s is one of the hosts (set %s to another domain, or false)",
+                      key, v->str, key);
+    } else {
+        /* every service option of the hosts before this one, and this
+         * host's own before this option */
+        for (size_t j = 0; j <= i; j++) {
+            for (size_t o = 0; o < (j < i ? ld->nopts : k); o++) {
+                const struct canto_option_value *w = &cfg->host_settings[j].options[o];
+                if (ld->opts[o].opt->type != CANTO_OPT_SERVICE || !w->str ||
+                    strcmp(w->str, v->str) != 0)
+                    continue;
+                fail_line(ld, line, path.data, "%s is already the %s of %s (line %d)", v->str,
+                          ld->opts[o].opt->key, cfg->hosts[j], cfg->host_settings[j].line);
+                goto done;
+            }
+        }
+    }
+done:
+    canto_buf_free(&path);
+}
+
+/* Gives every host its settings: each option's top-level value, replaced
+ * by what the host's own mapping set. Then the checks that need the whole
+ * file (service domains). */
 static void resolve_hosts(struct loader *ld)
 {
     struct canto_config *cfg = ld->cfg;
-    struct canto_buf path = {0};
 
     if (cfg->nhosts == 0)
         return;
@@ -592,90 +792,22 @@ static void resolve_hosts(struct loader *ld)
         const struct host_tmp *t = &ld->host_tmp[i];
         struct canto_host_config *hc = &cfg->host_settings[i];
         hc->line = t->line;
-        hc->registration = cfg->registration;
-        if (t->allow >= 0)
-            hc->registration.allow = t->allow;
-        if (t->per_ip >= 0)
-            hc->registration.per_ip = (unsigned)t->per_ip;
-        if (t->period >= 0)
-            hc->registration.period = (unsigned)t->period;
-
-        canto_buf_reset(&path);
-        canto_buf_appendf(&path, "hosts[%zu]", t->index);
-        bool named = t->directory == 2;
-        if (named) {
-            hc->directory = canto_xstrdup(t->directory_domain);
-            canto_buf_append_str(&path, ".user_directory");
-        } else if (t->directory == 1 || (t->directory < 0 && cfg->user_directory)) {
-            struct canto_buf d = {0};
-            canto_buf_appendf(&d, "users.%s", cfg->hosts[i]);
-            hc->directory = canto_jid_prep_domain(d.data);
-            if (!hc->directory)
-                fail_line(ld, t->line, path.data,
-                          "the user directory's domain %s is not a valid domain name (set "
-                          "user_directory to a shorter one, or false)",
-                          d.data);
-            canto_buf_free(&d);
-        }
-        if (!hc->directory)
-            continue;
-        int line = named ? t->directory_line : t->line;
-        if (canto_config_has_host(cfg, hc->directory)) {
-            if (named)
-                fail_line(ld, line, path.data, "%s is one of the hosts (choose another domain)",
-                          hc->directory);
-            else
-                fail_line(ld, line, path.data,
-                          "the user directory's domain %s is one of the hosts (set "
-                          "user_directory to another domain, or false)",
-                          hc->directory);
-            continue;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (cfg->host_settings[j].directory &&
-                strcmp(cfg->host_settings[j].directory, hc->directory) == 0) {
-                fail_line(ld, line, path.data,
-                          "%s is already the user directory of %s (line %d)", hc->directory,
-                          cfg->hosts[j], cfg->host_settings[j].line);
-                break;
-            }
+        hc->options = canto_xcalloc(ld->nopts ? ld->nopts : 1, sizeof *hc->options);
+        for (size_t k = 0; k < ld->nopts; k++) {
+            const struct canto_option_value *src =
+                t->options[k].line ? &t->options[k] : &cfg->options[k];
+            hc->options[k] = *src;
+            if (src->str)
+                hc->options[k].str = canto_xstrdup(src->str);
         }
     }
-    canto_buf_free(&path);
+    for (size_t i = 0; i < cfg->nhosts; i++)
+        for (size_t k = 0; k < ld->nopts; k++)
+            if (ld->opts[k].opt->type == CANTO_OPT_SERVICE)
+                resolve_service(ld, i, k);
 }
 
-/* The top-level registration and directory keys: every host's defaults. */
-static void on_allow_registration(struct loader *ld, const char *path, const yaml_node_t *key,
-                                  const yaml_node_t *value, void *target,
-                                  const struct key_spec *spec)
-{
-    bool b;
-    if (get_bool(ld, path, value, &b) == CANTO_OK)
-        ld->cfg->registration.allow = b;
-}
-
-static void on_registration_throttle(struct loader *ld, const char *path,
-                                     const yaml_node_t *key, const yaml_node_t *value,
-                                     void *target, const struct key_spec *spec)
-{
-    long v[2] = {-1, -1};
-    walk_mapping(ld, path, value, throttle_keys, CANTO_ARRAY_LEN(throttle_keys), v);
-    if (v[0] >= 0)
-        ld->cfg->registration.per_ip = (unsigned)v[0];
-    if (v[1] >= 0)
-        ld->cfg->registration.period = (unsigned)v[1];
-}
-
-static void on_user_directory(struct loader *ld, const char *path, const yaml_node_t *key,
-                              const yaml_node_t *value, void *target, const struct key_spec *spec)
-{
-    bool b;
-    if (parse_bool(value, &b) == CANTO_OK)
-        ld->cfg->user_directory = b;
-    else
-        failf(ld, value, path,
-              "must be true or false (a directory's own domain is set per host, in hosts:)");
-}
+/* --- data_dir ------------------------------------------------------------------ */
 
 static void on_data_dir(struct loader *ld, const char *path, const yaml_node_t *key,
                         const yaml_node_t *value, void *target, const struct key_spec *spec)
@@ -904,7 +1036,7 @@ static void on_listen(struct loader *ld, const char *path, const yaml_node_t *ke
     canto_buf_free(&item);
 }
 
-/* --- log, storage, limits ----------------------------------------------------------- */
+/* --- log, storage, limits (the core's options) ----------------------------------------------------------- */
 
 /* log.level: parsed by log.h, so the config accepts exactly what the rest
  * of the server calls a level (case-insensitive, "warning" for "warn"). */
@@ -950,88 +1082,86 @@ static void on_storage(struct loader *ld, const char *path, const yaml_node_t *k
     walk_mapping(ld, path, value, storage_keys, CANTO_ARRAY_LEN(storage_keys), NULL);
 }
 
-/* Bounds of one limit and where it is stored in struct canto_limits_config. */
-struct limit_def {
-    size_t offset;  /* offsetof in struct canto_limits_config */
-    bool is_size;   /* size_t field; unsigned otherwise */
-    long min, max;
-    long def;       /* the default, as documented in config.h */
-};
+/* The core's own options, the limits: each line is a key under limits:, its
+ * type, bounds, default and meaning, and the key is also the name of the
+ * struct canto_limits_config field the value lands in once the file is read
+ * (apply_limits). RFC 6120 section 13.12 says a server must accept stanzas of
+ * at least 10000 bytes; the upper bounds only keep a typo from meaning
+ * "unlimited", and the lower bounds of the timeouts let tests wait one
+ * second rather than thirty. */
+#define CORE_LIMITS(X)                                                                         \
+    X(c2s_max_stanza_size, CANTO_OPT_SIZE, 10000, 67108864, 262144,                            \
+      "largest stanza a client may send (RFC 6120 requires at least 10000)")                   \
+    X(max_depth, CANTO_OPT_INT, 2, 1024, 32, "deepest element nesting inside a stanza")        \
+    X(max_attributes, CANTO_OPT_INT, 8, 4096, 64, "most attributes on one element")            \
+    X(connect_timeout, CANTO_OPT_DURATION, 1, 3600, 30,                                        \
+      "time a new connection has to authenticate")                                             \
+    X(idle_timeout, CANTO_OPT_DURATION, 1, 604800, 900,                                        \
+      "time without a byte from the peer before it is disconnected")                           \
+    X(c2s_rate, CANTO_OPT_SIZE, 1024, 1073741824, 65536,                                       \
+      "bytes read per second from one client connection")                                      \
+    X(send_queue, CANTO_OPT_SIZE, 65536, 1073741824, 4194304,                                  \
+      "what may be queued to a peer that does not read before it is disconnected; at "         \
+      "least `c2s_max_stanza_size`")                                                           \
+    X(max_connections, CANTO_OPT_INT, 1, 10000000, 100000,                                     \
+      "connections held at once, on all listeners together")                                   \
+    X(connections_per_address, CANTO_OPT_INT, 1, 10000000, 1000,                               \
+      "connections held at once from one address (IPv6: its /64)")                             \
+    X(loopback_exempt, CANTO_OPT_BOOL, 0, 1, 1,                                                \
+      "whether loopback addresses are free of the per-address cap (`max_connections` "         \
+      "still applies)")
 
-#define LIMIT(field, min, max, def)                                                      \
-    {offsetof(struct canto_limits_config, field),                                       \
-     _Generic(((struct canto_limits_config *)0)->field, size_t: true, default: false),   \
-     (min), (max), (def)}
+#define LIMIT_OPTION(field, type_, min_, max_, def_, doc_)                                     \
+    {.key = "limits." #field, .type = (type_), .def = (def_), .min = (min_), .max = (max_),    \
+     .doc = (doc_)},
+#define LIMIT_FIELD(field, type_, min_, max_, def_, doc_)                                      \
+    {offsetof(struct canto_limits_config, field),                                              \
+     _Generic(((struct canto_limits_config *)0)->field, size_t: FIELD_SIZE, bool: FIELD_BOOL,  \
+              default: FIELD_UNSIGNED)},
 
-/* RFC 6120 section 13.12 says a server must accept stanzas of at least
- * 10000 bytes; the upper bounds only keep a typo from meaning "unlimited". */
-static const struct limit_def lim_stanza = LIMIT(c2s_max_stanza_size, 10000, 67108864, 262144);
-static const struct limit_def lim_depth = LIMIT(max_depth, 2, 1024, 32);
-static const struct limit_def lim_attrs = LIMIT(max_attributes, 8, 4096, 64);
-static const struct limit_def lim_offline = LIMIT(offline_messages, 0, 1000000, 1000);
-static const struct limit_def lim_connect = LIMIT(connect_timeout, 1, 3600, 30);
-static const struct limit_def lim_idle = LIMIT(idle_timeout, 10, 604800, 900);
-static const struct limit_def lim_rate = LIMIT(c2s_rate, 1024, 1073741824, 65536);
-static const struct limit_def lim_queue = LIMIT(send_queue, 65536, 1073741824, 4194304);
-static const struct limit_def lim_conns = LIMIT(max_connections, 1, 10000000, 100000);
-static const struct limit_def lim_conns_addr = LIMIT(connections_per_address, 1, 10000000, 1000);
+static const struct canto_option core_options[] = {CORE_LIMITS(LIMIT_OPTION){0}};
 
-static void set_limit(struct canto_limits_config *limits, const struct limit_def *def, long v)
+/* Where each of core_options is stored, in the same order. */
+enum field_kind { FIELD_UNSIGNED, FIELD_SIZE, FIELD_BOOL };
+static const struct limit_field {
+    size_t offset;        /* offsetof in struct canto_limits_config */
+    enum field_kind kind; /* the field's C type */
+} limit_fields[] = {CORE_LIMITS(LIMIT_FIELD)};
+
+/* The core is not a module, but its options are listed, walked and printed
+ * with the modules'; they come first in every list (collect_options). */
+static const struct canto_module core_module = {.name = "core", .options = core_options};
+
+/* Copies the limits from their option values (the first entries of
+ * cfg->options) into cfg->limits, then checks that the send queue can hold
+ * at least one stanza of the maximum size, or every large stanza would cut
+ * the peer off. */
+static void apply_limits(struct loader *ld)
 {
-    char *field = (char *)limits + def->offset;
-    if (def->is_size)
-        *(size_t *)(void *)field = (size_t)v;
-    else
-        *(unsigned *)(void *)field = (unsigned)v;
-}
-
-static void on_limit(struct loader *ld, const char *path, const yaml_node_t *key,
-                     const yaml_node_t *value, void *target, const struct key_spec *spec)
-{
-    const struct limit_def *def = spec->arg;
-    long v;
-    if (get_integer(ld, path, value, def->min, def->max, &v) == CANTO_OK)
-        set_limit(&ld->cfg->limits, def, v);
-}
-
-static void on_loopback_exempt(struct loader *ld, const char *path, const yaml_node_t *key,
-                               const yaml_node_t *value, void *target,
-                               const struct key_spec *spec)
-{
-    bool b;
-    if (get_bool(ld, path, value, &b) == CANTO_OK)
-        ld->cfg->limits.loopback_exempt = b;
-}
-
-static const struct key_spec limit_keys[] = {
-    {"c2s_max_stanza_size", on_limit, false, &lim_stanza},
-    {"max_depth", on_limit, false, &lim_depth},
-    {"max_attributes", on_limit, false, &lim_attrs},
-    {"offline_messages", on_limit, false, &lim_offline},
-    {"connect_timeout", on_limit, false, &lim_connect},
-    {"idle_timeout", on_limit, false, &lim_idle},
-    {"c2s_rate", on_limit, false, &lim_rate},
-    {"send_queue", on_limit, false, &lim_queue},
-    {"max_connections", on_limit, false, &lim_conns},
-    {"connections_per_address", on_limit, false, &lim_conns_addr},
-    {"loopback_exempt", on_loopback_exempt, false, NULL},
-};
-
-/* limits: each within its bounds, and the send queue able to hold at least
- * one stanza of the maximum size, or every large stanza would cut the peer
- * off. */
-static void on_limits(struct loader *ld, const char *path, const yaml_node_t *key,
-                      const yaml_node_t *value, void *target, const struct key_spec *spec)
-{
-    const struct canto_limits_config *l = &ld->cfg->limits;
-    if (!walk_mapping(ld, path, value, limit_keys, CANTO_ARRAY_LEN(limit_keys), NULL))
-        return;
+    struct canto_config *cfg = ld->cfg;
+    struct canto_limits_config *l = &cfg->limits;
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(limit_fields); i++) {
+        char *field = (char *)l + limit_fields[i].offset;
+        long v = cfg->options[i].num;
+        switch (limit_fields[i].kind) {
+        case FIELD_UNSIGNED:
+            *(unsigned *)(void *)field = (unsigned)v;
+            break;
+        case FIELD_SIZE:
+            *(size_t *)(void *)field = (size_t)v;
+            break;
+        case FIELD_BOOL:
+            *(bool *)(void *)field = v != 0;
+            break;
+        }
+    }
     if (l->send_queue < l->c2s_max_stanza_size) {
-        const yaml_node_t *at = find_value(ld, value, "send_queue");
-        if (!at)
-            at = find_value(ld, value, "c2s_max_stanza_size");
-        failf(ld, at, "limits.send_queue",
-              "must be at least c2s_max_stanza_size (%zu)", l->c2s_max_stanza_size);
+        const struct canto_option_value *queue =
+            canto_config_option(cfg, NULL, &core_module, "limits.send_queue");
+        const struct canto_option_value *stanza =
+            canto_config_option(cfg, NULL, &core_module, "limits.c2s_max_stanza_size");
+        fail_line(ld, queue->line ? queue->line : stanza->line, "limits.send_queue",
+                  "must be at least c2s_max_stanza_size (%zu)", l->c2s_max_stanza_size);
     }
 }
 
@@ -1042,28 +1172,47 @@ static const struct key_spec top_keys[] = {
     {"listen", on_listen, false, NULL},
     {"log", on_log, false, NULL},
     {"storage", on_storage, false, NULL},
-    {"limits", on_limits, false, NULL},
-    {"allow_registration", on_allow_registration, false, NULL},
-    {"registration_throttle", on_registration_throttle, false, NULL},
-    {"user_directory", on_user_directory, false, NULL},
 };
+/* limits: and the modules' keys are options (walk_option). */
+
+/* An option the walker could never reach is a programming error, found at
+ * the first load rather than by an operator whose key "does nothing": one
+ * whose first part is a key of the core's own (but limits:, a section of
+ * options), or a per-host option called name (a host's mapping's own). */
+static void check_option_names(const struct loader *ld)
+{
+    for (size_t i = 0; i < ld->nopts; i++) {
+        const struct canto_option *o = ld->opts[i].opt;
+        size_t n = strcspn(o->key, ".");
+        bool shadowed = (o->flags & CANTO_OPT_PER_HOST) && strcmp(o->key, "name") == 0;
+        for (size_t k = 0; k < CANTO_ARRAY_LEN(top_keys); k++)
+            if (strlen(top_keys[k].name) == n && strncmp(top_keys[k].name, o->key, n) == 0)
+                shadowed = true;
+        if (shadowed) {
+            fprintf(stderr, "module %s declares option %s, a key the core reads itself\n",
+                    ld->opts[i].module->name, o->key);
+            abort();
+        }
+    }
+}
 
 /* --- loading ------------------------------------------------------------------ */
 
-static void set_defaults(struct canto_config *cfg)
+/* Every value a file may leave out: the core's, and each option's default
+ * (a service's domain is worked out per host, in resolve_service). */
+static void set_defaults(struct loader *ld)
 {
-    static const struct limit_def *const defs[] = {&lim_stanza, &lim_depth, &lim_attrs,
-                                                   &lim_offline, &lim_connect, &lim_idle,
-                                                   &lim_rate, &lim_queue, &lim_conns,
-                                                   &lim_conns_addr};
-    for (size_t i = 0; i < CANTO_ARRAY_LEN(defs); i++)
-        set_limit(&cfg->limits, defs[i], defs[i]->def);
-    cfg->limits.loopback_exempt = true;
+    struct canto_config *cfg = ld->cfg;
     cfg->storage_backend = canto_xstrdup("sqlite");
     cfg->log_level = CANTO_LOG_INFO;
-    cfg->registration = (struct canto_registration_config){.allow = false, .per_ip = 5,
-                                                            .period = 3600};
-    cfg->user_directory = true;
+    cfg->noptions = ld->nopts;
+    cfg->options = canto_xcalloc(ld->nopts ? ld->nopts : 1, sizeof *cfg->options);
+    for (size_t i = 0; i < ld->nopts; i++) {
+        const struct canto_option *o = ld->opts[i].opt;
+        cfg->options[i].num = o->def;
+        if (o->type == CANTO_OPT_STRING && o->def_str)
+            cfg->options[i].str = canto_xstrdup(o->def_str);
+    }
 }
 
 /* Reports libyaml's parse failure with the line it points at and, when
@@ -1106,6 +1255,12 @@ static void flush_errors(struct loader *ld)
 }
 
 int canto_config_load(const char *path, struct canto_config *cfg, struct canto_buf *err)
+{
+    return canto_config_load_modules(path, canto_builtin_modules, cfg, err);
+}
+
+int canto_config_load_modules(const char *path, const struct canto_module *const *modules,
+                              struct canto_config *cfg, struct canto_buf *err)
 {
     struct loader ld = {.file = path, .err = err, .cfg = cfg};
     yaml_parser_t parser;
@@ -1153,9 +1308,14 @@ int canto_config_load(const char *path, struct canto_config *cfg, struct canto_b
     }
 
     cfg->path = path_resolve(ld.dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
-    set_defaults(cfg);
+    cfg->modules = modules;
+    collect_options(&ld, modules);
+    check_option_names(&ld);
+    set_defaults(&ld);
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
-    walk_mapping(&ld, "", root, top_keys, CANTO_ARRAY_LEN(top_keys), NULL);
+    struct opt_scope top = {"", NULL};
+    walk_mapping_in(&ld, "", root, top_keys, CANTO_ARRAY_LEN(top_keys), NULL, &top);
+    apply_limits(&ld);
     resolve_hosts(&ld);
     if (cfg->nlisten > 0 && !ld.have_tls)
         fail_line(&ld, ld.listen_line, "tls", "required when listeners are configured");
@@ -1167,8 +1327,9 @@ done:
     fclose(fp);
     free(ld.dir);
     for (size_t i = 0; ld.host_tmp && i < cfg->nhosts; i++)
-        free(ld.host_tmp[i].directory_domain); /* the names now belong to cfg->hosts */
+        free_option_values(ld.host_tmp[i].options, ld.nopts); /* names: now cfg->hosts' */
     free(ld.host_tmp);
+    free(ld.opts);
     flush_errors(&ld);
     if (ld.nerrors > 0) {
         canto_config_free(cfg);
@@ -1185,8 +1346,9 @@ void canto_config_free(struct canto_config *cfg)
     for (size_t i = 0; i < cfg->nhosts; i++) {
         free(cfg->hosts[i]);
         if (cfg->host_settings)
-            free(cfg->host_settings[i].directory);
+            free_option_values(cfg->host_settings[i].options, cfg->noptions);
     }
+    free_option_values(cfg->options, cfg->noptions);
     free(cfg->hosts);
     free(cfg->host_settings);
     free(cfg->data_dir);
@@ -1220,4 +1382,123 @@ bool canto_config_has_host(const struct canto_config *cfg, const char *host)
             return true;
     }
     return false;
+}
+
+/* The index of m's option key in cfg->options, or aborts: asking for an
+ * option nobody declared is a programming error, and a silent default would
+ * hide it. */
+static size_t option_slot(const struct canto_config *cfg, const struct canto_module *m,
+                          const char *key)
+{
+    size_t base = 0;
+    if (m != &core_module) {
+        for (const struct canto_option *o = core_module.options; o->key; o++)
+            base++;
+        size_t i = 0;
+        for (; cfg->modules && cfg->modules[i] && cfg->modules[i] != m; i++)
+            for (const struct canto_option *o = cfg->modules[i]->options; o && o->key; o++)
+                base++;
+        if (!cfg->modules || !cfg->modules[i])
+            goto missing;
+    }
+    for (const struct canto_option *o = m->options; o && o->key; o++, base++)
+        if (strcmp(o->key, key) == 0)
+            return base;
+missing:
+    fprintf(stderr, "module %s reads option %s, which it does not declare\n", m->name, key);
+    abort();
+}
+
+const struct canto_option_value *canto_config_option(const struct canto_config *cfg,
+                                                     const char *host,
+                                                     const struct canto_module *m,
+                                                     const char *key)
+{
+    size_t slot = option_slot(cfg, m, key);
+    if (!host)
+        return &cfg->options[slot];
+    const struct canto_host_config *hc = canto_config_host(cfg, host);
+    if (!hc) {
+        fprintf(stderr, "option %s asked for %s, which is not a host\n", key, host);
+        abort();
+    }
+    return &hc->options[slot];
+}
+
+/* --- the reference ------------------------------------------------------------ */
+
+/* What values o accepts, for the reference. */
+static void print_allowed(const struct canto_option *o, struct canto_buf *out)
+{
+    switch (o->type) {
+    case CANTO_OPT_BOOL:
+        canto_buf_append_str(out, "`true`, `false`");
+        return;
+    case CANTO_OPT_INT:
+        canto_buf_appendf(out, "%ld to %ld", o->min, o->max);
+        return;
+    case CANTO_OPT_SIZE:
+        canto_buf_appendf(out, "%ld to %ld bytes", o->min, o->max);
+        return;
+    case CANTO_OPT_DURATION:
+        canto_buf_appendf(out, "%ld to %ld seconds", o->min, o->max);
+        return;
+    case CANTO_OPT_STRING:
+        canto_buf_append_str(out, "a string");
+        return;
+    case CANTO_OPT_ENUM:
+        for (size_t i = 0; o->choices[i]; i++)
+            canto_buf_appendf(out, "%s`%s`", i ? ", " : "", o->choices[i]);
+        return;
+    case CANTO_OPT_SERVICE:
+        canto_buf_append_str(out, "`true`, `false`; per host also a domain name");
+        return;
+    }
+}
+
+static void print_default(const struct canto_option *o, struct canto_buf *out)
+{
+    switch (o->type) {
+    case CANTO_OPT_BOOL:
+        canto_buf_appendf(out, "`%s`", o->def ? "true" : "false");
+        return;
+    case CANTO_OPT_INT:
+    case CANTO_OPT_SIZE:
+    case CANTO_OPT_DURATION:
+        canto_buf_appendf(out, "%ld", o->def);
+        return;
+    case CANTO_OPT_STRING:
+        if (o->def_str)
+            canto_buf_appendf(out, "`%s`", o->def_str);
+        else
+            canto_buf_append_str(out, "none");
+        return;
+    case CANTO_OPT_ENUM:
+        canto_buf_appendf(out, "`%s`", o->choices[o->def]);
+        return;
+    case CANTO_OPT_SERVICE:
+        if (o->def)
+            canto_buf_appendf(out, "`true` (`%s.<host>`)", o->def_str);
+        else
+            canto_buf_append_str(out, "`false`");
+        return;
+    }
+}
+
+void canto_config_print_options(const struct canto_module *const *modules, struct canto_buf *out)
+{
+    struct loader ld = {0};
+    collect_options(&ld, modules);
+    canto_buf_append_str(out, "| key | default | values | per host | read by | meaning |\n"
+                              "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < ld.nopts; i++) {
+        const struct canto_option *o = ld.opts[i].opt;
+        canto_buf_appendf(out, "| `%s` | ", o->key);
+        print_default(o, out);
+        canto_buf_append_str(out, " | ");
+        print_allowed(o, out);
+        canto_buf_appendf(out, " | %s | %s | %s |\n", o->flags & CANTO_OPT_PER_HOST ? "yes" : "no",
+                          ld.opts[i].module->name, o->doc ? o->doc : "");
+    }
+    free(ld.opts);
 }

@@ -552,15 +552,15 @@ static int directory_start(struct canto_module_inst *mi)
     struct dir_state *st = canto_xcalloc(1, sizeof(*st));
     canto_hashmap_init(&st->searching);
     mi->state = st;
-    const struct canto_host_config *hc = canto_config_host(mi->host->server->cfg, mi->host->name);
-    if (!hc || !hc->directory)
+    const char *domain = canto_module_option_str(mi, "user_directory");
+    if (!domain)
         return CANTO_OK;
-    if (canto_server_add_service(mi->host->server, hc->directory, SERVICE_NAME, mi,
+    if (canto_server_add_service(mi->host->server, domain, SERVICE_NAME, mi,
                                  directory_service) != CANTO_OK) {
         directory_stop(mi); /* a module that fails to start is not stopped */
         return CANTO_ERROR;
     }
-    canto_debug("%s: user directory on %s", mi->host->name, hc->directory);
+    canto_debug("%s: user directory on %s", mi->host->name, domain);
     return CANTO_OK;
 }
 
@@ -579,9 +579,18 @@ static void directory_stop(struct canto_module_inst *mi)
     mi->state = NULL;
 }
 
+static const struct canto_option directory_options[] = {
+    {.key = "user_directory", .type = CANTO_OPT_SERVICE, .flags = CANTO_OPT_PER_HOST, .def = 1,
+     .def_str = "users",
+     .doc = "the XEP-0055 user directory: `true` (on `users.<host>`), `false` (none) or, per "
+            "host, its domain"},
+    {0},
+};
+
 const struct canto_module canto_mod_directory = {
     .name = "directory",
     .xeps = directory_xeps,
+    .options = directory_options,
     .start = directory_start,
     .stop = directory_stop,
 };

@@ -63,8 +63,9 @@ static int store(struct canto_module_inst *mi, struct canto_hook_event *ev)
     struct store_req *r = canto_xmalloc(sizeof(*r));
     r->server = h->server;
     r->orig = canto_stanza_ref(ev->stanza);
+    unsigned limit = (unsigned)canto_module_option_int(mi, "limits.offline_messages");
     canto_storage_offline_store(h->server->storage, h->name, ev->to->local, xml.data, xml.len,
-                                h->server->cfg->limits.offline_messages, stored, r);
+                                limit, stored, r);
     canto_buf_free(&xml);
     return CANTO_OK;
 }
@@ -127,9 +128,16 @@ static const struct canto_hook_reg offline_hooks[] = {
     {0},
 };
 
+static const struct canto_option offline_options[] = {
+    {.key = "limits.offline_messages", .type = CANTO_OPT_INT, .def = 1000, .min = 0,
+     .max = 1000000, .doc = "messages stored per user while offline; 0 stores none"},
+    {0},
+};
+
 const struct canto_module canto_mod_offline = {
     .name = "offline",
     .xeps = offline_xeps,
     .features = offline_features,
     .hooks = offline_hooks,
+    .options = offline_options,
 };

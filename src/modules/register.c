@@ -69,16 +69,9 @@ struct reg_job {
 };
 
 
-/* This host's settings, looked up per request (cheap: a few hosts). */
-static const struct canto_host_config *host_config(struct canto_module_inst *mi)
-{
-    return canto_config_host(mi->host->server->cfg, mi->host->name);
-}
-
 static bool registration_allowed(struct canto_module_inst *mi)
 {
-    const struct canto_host_config *hc = host_config(mi);
-    return hc && hc->registration.allow;
+    return canto_module_option_bool(mi, "allow_registration");
 }
 
 /* --- answering ------------------------------------------------------------ */
@@ -327,7 +320,6 @@ static void register_account(struct canto_module_inst *mi, struct canto_session 
                              struct canto_stanza *iq, struct reg_fields *f)
 {
     struct reg_state *st = mi->state;
-    const struct canto_host_config *hc = host_config(mi);
     if (f->remove) {
         reply_error(mi, s, iq, "auth", "unexpected-request", "Log in to remove an account");
         return;
@@ -351,9 +343,10 @@ static void register_account(struct canto_module_inst *mi, struct canto_session 
     struct reg_job *j = canto_xcalloc(1, sizeof(*j));
     canto_session_peer_address(s, j->addr, sizeof j->addr);
     unsigned wait_s = 0;
-    if (canto_reg_throttle_take(st->throttle, j->addr, hc->registration.per_ip,
-                                hc->registration.period, canto_now_ms(), &j->window,
-                                &wait_s) != CANTO_OK) {
+    unsigned per_ip = (unsigned)canto_module_option_int(mi, "registration_throttle.per_ip");
+    unsigned period = (unsigned)canto_module_option_int(mi, "registration_throttle.period");
+    if (canto_reg_throttle_take(st->throttle, j->addr, per_ip, period, canto_now_ms(),
+                                &j->window, &wait_s) != CANTO_OK) {
         char text[160];
         wait_text(text, sizeof text, wait_s);
         canto_info("%s: registration of %s@%s refused: too many from this address", j->addr,
@@ -705,9 +698,22 @@ static const struct canto_hook_reg register_hooks[] = {
     {0},
 };
 
+static const struct canto_option register_options[] = {
+    {.key = "allow_registration", .type = CANTO_OPT_BOOL, .flags = CANTO_OPT_PER_HOST, .def = 0,
+     .doc = "whether clients may create accounts in-band (XEP-0077)"},
+    {.key = "registration_throttle.per_ip", .type = CANTO_OPT_INT, .flags = CANTO_OPT_PER_HOST,
+     .def = 5, .min = 1, .max = 1000000,
+     .doc = "accounts one address (IPv6: one /64) may register per period"},
+    {.key = "registration_throttle.period", .type = CANTO_OPT_DURATION,
+     .flags = CANTO_OPT_PER_HOST, .def = 3600, .min = 1, .max = 31536000, /* up to a year */
+     .doc = "the period of `registration_throttle.per_ip`"},
+    {0},
+};
+
 const struct canto_module canto_mod_register = {
     .name = "register",
     .xeps = register_xeps,
+    .options = register_options,
     .features = register_disco_features,
     .iqs = register_iqs,
     .hooks = register_hooks,

@@ -18,8 +18,14 @@
 #include <unistd.h>
 
 #include "canto/config.h"
+#include "canto/module.h"
 #include "core/listeners.h"
 #include "check.h"
+
+/* The modules whose options these tests read through canto_config_option. */
+extern const struct canto_module canto_mod_register;
+extern const struct canto_module canto_mod_directory;
+extern const struct canto_module canto_mod_offline;
 
 static char tmpdir[PATH_MAX]; /* realpath of the test's directory */
 
@@ -68,6 +74,25 @@ static char *expect(const char *first, ...)
     va_end(ap);
     return canto_buf_steal(&b);
 }
+
+/* Module m's option key for host (NULL: the top level). */
+static long num(const struct canto_config *cfg, const char *host, const struct canto_module *m,
+                const char *key)
+{
+    return canto_config_option(cfg, host, m, key)->num;
+}
+
+static const char *str(const struct canto_config *cfg, const char *host,
+                       const struct canto_module *m, const char *key)
+{
+    return canto_config_option(cfg, host, m, key)->str;
+}
+
+#define ALLOW(cfg, host) num((cfg), (host), &canto_mod_register, "allow_registration")
+#define PER_IP(cfg, host) num((cfg), (host), &canto_mod_register, "registration_throttle.per_ip")
+#define PERIOD(cfg, host) num((cfg), (host), &canto_mod_register, "registration_throttle.period")
+#define DIRECTORY(cfg, host) str((cfg), (host), &canto_mod_directory, "user_directory")
+#define OFFLINE(cfg) num((cfg), NULL, &canto_mod_offline, "limits.offline_messages")
 
 static bool is_zeroed(const struct canto_config *cfg)
 {
@@ -180,7 +205,7 @@ static void test_full(void)
     CHECK_INT(cfg.limits.c2s_max_stanza_size, 100000);
     CHECK_INT(cfg.limits.max_depth, 16);
     CHECK_INT(cfg.limits.max_attributes, 32);
-    CHECK_INT(cfg.limits.offline_messages, 0);
+    CHECK_INT(OFFLINE(&cfg), 0);
     CHECK_INT(cfg.limits.connect_timeout, 20);
     CHECK_INT(cfg.limits.idle_timeout, 600);
     CHECK_INT(cfg.limits.c2s_rate, 8192);
@@ -203,7 +228,7 @@ static void check_defaults(const struct canto_config *cfg)
     CHECK_INT(cfg->limits.c2s_max_stanza_size, 262144);
     CHECK_INT(cfg->limits.max_depth, 32);
     CHECK_INT(cfg->limits.max_attributes, 64);
-    CHECK_INT(cfg->limits.offline_messages, 1000);
+    CHECK_INT(OFFLINE(cfg), 1000);
     CHECK_INT(cfg->limits.connect_timeout, 30);
     CHECK_INT(cfg->limits.idle_timeout, 900);
     CHECK_INT(cfg->limits.c2s_rate, 65536);
@@ -211,19 +236,20 @@ static void check_defaults(const struct canto_config *cfg)
     CHECK_INT(cfg->limits.max_connections, 100000);
     CHECK_INT(cfg->limits.connections_per_address, 1000);
     CHECK(cfg->limits.loopback_exempt);
-    CHECK(!cfg->registration.allow);
-    CHECK_INT(cfg->registration.per_ip, 5);
-    CHECK_INT(cfg->registration.period, 3600);
-    CHECK(cfg->user_directory);
+    CHECK(!ALLOW(cfg, NULL));
+    CHECK_INT(PER_IP(cfg, NULL), 5);
+    CHECK_INT(PERIOD(cfg, NULL), 3600);
+    CHECK_INT(num(cfg, NULL, &canto_mod_directory, "user_directory"), 1);
     for (size_t i = 0; i < cfg->nhosts; i++) {
-        const struct canto_host_config *hc = canto_config_host(cfg, cfg->hosts[i]);
+        const char *h = cfg->hosts[i];
+        const struct canto_host_config *hc = canto_config_host(cfg, h);
         CHECK(hc == &cfg->host_settings[i]);
-        CHECK(!hc->registration.allow);
-        CHECK_INT(hc->registration.per_ip, 5);
-        CHECK_INT(hc->registration.period, 3600);
+        CHECK(!ALLOW(cfg, h));
+        CHECK_INT(PER_IP(cfg, h), 5);
+        CHECK_INT(PERIOD(cfg, h), 3600);
         char want[300];
-        snprintf(want, sizeof want, "users.%s", cfg->hosts[i]);
-        CHECK_STR(hc->directory, want);
+        snprintf(want, sizeof want, "users.%s", h);
+        CHECK_STR(DIRECTORY(cfg, h), want);
     }
 }
 
@@ -337,7 +363,7 @@ static void test_wrong_types(void)
                       "5: limits.max_depth: must be an integer between 2 and 1024",
                       "6: limits.offline_messages: must be an integer between 0 and 1000000",
                       "7: limits.c2s_rate: must be an integer between 1024 and 1073741824",
-                      "8: limits.idle_timeout: must be an integer between 10 and 604800",
+                      "8: limits.idle_timeout: must be an integer between 1 and 604800",
                       "9: limits.connect_timeout: must be an integer between 1 and 3600");
     CHECK_BASE_ERRORS("limits: 5\n", "4: limits: must be a mapping");
     CHECK_BASE_ERRORS("listen: c2s\n", "4: listen: must be a list of listeners");
@@ -587,23 +613,23 @@ static void test_registration_and_directory(void)
     if (rc == CANTO_OK) {
         CHECK_INT(cfg.nhosts, 3);
         CHECK_STR(cfg.hosts[1], "other.test");
-        CHECK(cfg.registration.allow);
-        CHECK_INT(cfg.registration.per_ip, 3);
-        CHECK_INT(cfg.registration.period, 86400);
-        CHECK(cfg.user_directory);
+        CHECK(ALLOW(&cfg, NULL));
+        CHECK_INT(PER_IP(&cfg, NULL), 3);
+        CHECK_INT(PERIOD(&cfg, NULL), 86400);
+        CHECK_INT(num(&cfg, NULL, &canto_mod_directory, "user_directory"), 1);
         const struct canto_host_config *h = cfg.host_settings;
-        CHECK(h[0].registration.allow);
-        CHECK_INT(h[0].registration.per_ip, 3);
-        CHECK_INT(h[0].registration.period, 86400);
-        CHECK_STR(h[0].directory, "users.example.test");
+        CHECK(ALLOW(&cfg, "example.test"));
+        CHECK_INT(PER_IP(&cfg, "example.test"), 3);
+        CHECK_INT(PERIOD(&cfg, "example.test"), 86400);
+        CHECK_STR(DIRECTORY(&cfg, "example.test"), "users.example.test");
         CHECK_INT(h[0].line, 2);
-        CHECK(!h[1].registration.allow);
-        CHECK_INT(h[1].registration.per_ip, 3);
-        CHECK_INT(h[1].registration.period, 60);
-        CHECK_STR(h[1].directory, "search.other.test");
+        CHECK(!ALLOW(&cfg, "other.test"));
+        CHECK_INT(PER_IP(&cfg, "other.test"), 3);
+        CHECK_INT(PERIOD(&cfg, "other.test"), 60);
+        CHECK_STR(DIRECTORY(&cfg, "other.test"), "search.other.test");
         CHECK_INT(h[1].line, 3);
-        CHECK(h[2].registration.allow);
-        CHECK(h[2].directory == NULL);
+        CHECK(ALLOW(&cfg, "third.test"));
+        CHECK(DIRECTORY(&cfg, "third.test") == NULL);
         CHECK_INT(h[2].line, 7);
         CHECK(canto_config_host(&cfg, "other.test") == &h[1]);
         CHECK(canto_config_host(&cfg, "Other.Test") == NULL); /* names are prepared */
@@ -621,9 +647,9 @@ static void test_registration_and_directory(void)
     CHECK_INT(rc, CANTO_OK);
     CHECK_STR(err.data ? err.data : "", "");
     if (rc == CANTO_OK) {
-        CHECK(!cfg.user_directory);
-        CHECK(cfg.host_settings[0].directory == NULL);
-        CHECK_STR(cfg.host_settings[1].directory, "users.b.test");
+        CHECK_INT(num(&cfg, NULL, &canto_mod_directory, "user_directory"), 0);
+        CHECK(DIRECTORY(&cfg, "a.test") == NULL);
+        CHECK_STR(DIRECTORY(&cfg, "b.test"), "users.b.test");
         canto_config_free(&cfg);
     }
     canto_buf_free(&err);
@@ -640,8 +666,8 @@ static void test_registration_and_directory(void)
                       "7: registration_throttle.burst: unknown key");
     CHECK_BASE_ERRORS("registration_throttle: 5\n", "4: registration_throttle: must be a mapping");
     CHECK_BASE_ERRORS("user_directory: users.example.test\n",
-                      "4: user_directory: must be true or false (a directory's own domain is "
-                      "set per host, in hosts:)");
+                      "4: user_directory: must be true or false (the domain itself is set per "
+                      "host, in hosts:)");
 
     /* host mappings */
     CHECK_ERRORS("hosts:\n"
@@ -673,12 +699,233 @@ static void test_registration_and_directory(void)
                  "  - { name: c.test, user_directory: dir.test }\n"
                  "  - { name: d.test, user_directory: Dir.Test }\n"
                  "data_dir: data\n",
-                 "2: hosts[0]: the user directory's domain users.example.test is one of the "
+                 "2: hosts[0]: user_directory's domain users.example.test is one of the "
                  "hosts (set user_directory to another domain, or false)",
                  "4: hosts[2].user_directory: example.test is one of the hosts (choose another "
                  "domain)",
-                 "6: hosts[4].user_directory: dir.test is already the user directory of c.test "
+                 "6: hosts[4].user_directory: dir.test is already the user_directory of c.test "
                  "(line 5)");
+}
+
+/* --- the option tables: a test module declaring one option of each type --- */
+
+static const char *const colours[] = {"red", "green", "blue", NULL};
+
+static const struct canto_option test_options[] = {
+    {.key = "flag", .type = CANTO_OPT_BOOL, .flags = CANTO_OPT_PER_HOST, .def = 1,
+     .doc = "a flag"},
+    {.key = "count", .type = CANTO_OPT_INT, .def = 7, .min = 0, .max = 10, .doc = "a count"},
+    {.key = "section.size", .type = CANTO_OPT_SIZE, .flags = CANTO_OPT_PER_HOST, .def = 4096,
+     .min = 1024, .max = 1048576, .doc = "a size"},
+    {.key = "section.wait", .type = CANTO_OPT_DURATION, .def = 30, .min = 1, .max = 3600,
+     .doc = "a wait"},
+    {.key = "label", .type = CANTO_OPT_STRING, .flags = CANTO_OPT_PER_HOST, .def_str = "canto",
+     .doc = "a label"},
+    {.key = "colour", .type = CANTO_OPT_ENUM, .flags = CANTO_OPT_PER_HOST, .def = 1,
+     .choices = colours, .doc = "a colour"},
+    {.key = "limits.widgets", .type = CANTO_OPT_INT, .def = 3, .min = 0, .max = 100,
+     .doc = "a module's key in the core's limits: section"},
+    {.key = "service", .type = CANTO_OPT_SERVICE, .flags = CANTO_OPT_PER_HOST, .def = 0,
+     .def_str = "svc", .doc = "a service, off by default"},
+    {0},
+};
+
+static const struct canto_module test_module = {.name = "test", .options = test_options};
+static const struct canto_module *const test_modules[] = {&test_module, NULL};
+
+/* Loads content with test_module's options (and no built-in module's). */
+static int load_test(const char *content, struct canto_config *cfg, struct canto_buf *err)
+{
+    write_file("canto.yaml", content);
+    char *path = in_tmp("canto.yaml");
+    canto_buf_reset(err);
+    int rc = canto_config_load_modules(path, test_modules, cfg, err);
+    free(path);
+    return rc;
+}
+
+#define T_NUM(cfg, host, key) num((cfg), (host), &test_module, (key))
+#define T_STR(cfg, host, key) str((cfg), (host), &test_module, (key))
+
+/* Loads content with test_module and checks that it fails with exactly the
+ * error lines given. */
+#define CHECK_TEST_ERRORS(content, ...)                                   \
+    do {                                                                  \
+        struct canto_config cfg_;                                         \
+        struct canto_buf err_ = {0};                                      \
+        char *want_ = expect(__VA_ARGS__, NULL);                          \
+        CHECK_INT(load_test((content), &cfg_, &err_), CANTO_ERROR);       \
+        CHECK_STR(err_.data, want_);                                      \
+        CHECK(is_zeroed(&cfg_));                                          \
+        free(want_);                                                      \
+        canto_buf_free(&err_);                                            \
+    } while (0)
+
+/* Nothing set: every option has its declared default, at the top level and
+ * for each host; the core's limits are still there; built-in modules'
+ * keys are unknown to a loader that was not given them. */
+static void test_option_defaults(void)
+{
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    int rc = load_test("hosts: [a.test, b.test]\ndata_dir: data\n", &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc != CANTO_OK)
+        return;
+    const char *where[] = {NULL, "a.test", "b.test"};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(where); i++) {
+        CHECK_INT(T_NUM(&cfg, where[i], "flag"), 1);
+        CHECK_INT(T_NUM(&cfg, where[i], "count"), 7);
+        CHECK_INT(T_NUM(&cfg, where[i], "section.size"), 4096);
+        CHECK_INT(T_NUM(&cfg, where[i], "section.wait"), 30);
+        CHECK_STR(T_STR(&cfg, where[i], "label"), "canto");
+        CHECK_INT(T_NUM(&cfg, where[i], "colour"), 1);
+        CHECK_INT(T_NUM(&cfg, where[i], "limits.widgets"), 3);
+        CHECK(T_STR(&cfg, where[i], "service") == NULL);
+        CHECK_INT(canto_config_option(&cfg, where[i], &test_module, "count")->line, 0);
+    }
+    CHECK_INT(cfg.limits.max_depth, 32);
+    CHECK_INT(cfg.limits.connect_timeout, 30);
+    canto_config_free(&cfg);
+    CHECK(is_zeroed(&cfg));
+
+    CHECK_TEST_ERRORS("hosts: [a.test]\ndata_dir: data\nallow_registration: true\n",
+                      "3: allow_registration: unknown key");
+    canto_buf_free(&err);
+}
+
+/* Top-level values are every host's; a host's mapping overrides the options
+ * marked per host, and only those, whatever the order in the file. */
+static void test_option_values_and_hosts(void)
+{
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    int rc = load_test("hosts:\n"
+                       "  - a.test\n"
+                       "  - name: b.test\n"
+                       "    flag: false\n"
+                       "    section: { size: 2048 }\n"
+                       "    label: bee\n"
+                       "    colour: red\n"
+                       "    service: true\n"
+                       "  - { name: c.test, service: Svc.Elsewhere.Test }\n"
+                       "data_dir: data\n"
+                       "flag: true\n"
+                       "count: \"10\"\n"
+                       "section:\n"
+                       "  size: 1048576\n"
+                       "  wait: 1\n"
+                       "label: top\n"
+                       "colour: blue\n"
+                       "limits: { widgets: 0, max_depth: 8 }\n",
+                       &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc != CANTO_OK)
+        return;
+    CHECK_INT(T_NUM(&cfg, NULL, "flag"), 1);
+    CHECK_INT(T_NUM(&cfg, NULL, "count"), 10);
+    CHECK_INT(T_NUM(&cfg, NULL, "section.size"), 1048576);
+    CHECK_INT(T_NUM(&cfg, NULL, "section.wait"), 1);
+    CHECK_STR(T_STR(&cfg, NULL, "label"), "top");
+    CHECK_INT(T_NUM(&cfg, NULL, "colour"), 2);
+    CHECK_INT(T_NUM(&cfg, NULL, "limits.widgets"), 0);
+    CHECK_INT(canto_config_option(&cfg, NULL, &test_module, "limits.widgets")->line, 18);
+    CHECK_INT(cfg.limits.max_depth, 8);
+
+    /* a.test: everything from the top level */
+    CHECK_INT(T_NUM(&cfg, "a.test", "flag"), 1);
+    CHECK_INT(T_NUM(&cfg, "a.test", "section.size"), 1048576);
+    CHECK_STR(T_STR(&cfg, "a.test", "label"), "top");
+    CHECK_INT(T_NUM(&cfg, "a.test", "colour"), 2);
+    CHECK(T_STR(&cfg, "a.test", "service") == NULL);
+    /* b.test: its own values; count and section.wait are not per host */
+    CHECK_INT(T_NUM(&cfg, "b.test", "flag"), 0);
+    CHECK_INT(canto_config_option(&cfg, "b.test", &test_module, "flag")->line, 4);
+    CHECK_INT(T_NUM(&cfg, "b.test", "count"), 10);
+    CHECK_INT(T_NUM(&cfg, "b.test", "section.size"), 2048);
+    CHECK_INT(T_NUM(&cfg, "b.test", "section.wait"), 1);
+    CHECK_STR(T_STR(&cfg, "b.test", "label"), "bee");
+    CHECK_INT(T_NUM(&cfg, "b.test", "colour"), 0);
+    CHECK_STR(T_STR(&cfg, "b.test", "service"), "svc.b.test");
+    /* c.test: a service's domain, prepared */
+    CHECK_STR(T_STR(&cfg, "c.test", "service"), "svc.elsewhere.test");
+    CHECK_INT(T_NUM(&cfg, "c.test", "flag"), 1);
+    canto_config_free(&cfg);
+    CHECK(is_zeroed(&cfg));
+    canto_buf_free(&err);
+}
+
+/* Every bad value is reported with file, line and dotted key, numbers with
+ * their bounds; unknown keys stay errors, also an option that is not per
+ * host written in a host's mapping; a key given twice is reported once. */
+static void test_option_errors(void)
+{
+    CHECK_TEST_ERRORS("hosts: [a.test]\n"
+                      "data_dir: data\n"
+                      "flag: yes\n"
+                      "count: 11\n"
+                      "section:\n"
+                      "  size: 1023\n"
+                      "  wait: 0\n"
+                      "  bogus: 1\n"
+                      "label: \"\"\n"
+                      "colour: purple\n"
+                      "limits: { widgets: many, bogus: 1 }\n"
+                      "service: svc.a.test\n",
+                      "3: flag: must be true or false",
+                      "4: count: must be an integer between 0 and 10",
+                      "6: section.size: must be an integer between 1024 and 1048576",
+                      "7: section.wait: must be an integer between 1 and 3600",
+                      "8: section.bogus: unknown key",
+                      "9: label: must not be empty",
+                      "10: colour: must be one of red, green, blue",
+                      "11: limits.widgets: must be an integer between 0 and 100",
+                      "11: limits.bogus: unknown key",
+                      "12: service: must be true or false (the domain itself is set per host, "
+                      "in hosts:)");
+    CHECK_TEST_ERRORS("hosts: [a.test]\n"
+                      "data_dir: data\n"
+                      "count: 1\n"
+                      "section: 5\n"
+                      "count: 2\n"
+                      "section: { size: 2048 }\n"
+                      "section.size: 2048\n",
+                      "4: section: must be a mapping",
+                      "5: count: duplicate key (first at line 3)",
+                      "6: section: duplicate key (first at line 4)",
+                      "7: section.size: unknown key");
+    CHECK_TEST_ERRORS("hosts:\n"
+                      "  - name: a.test\n"
+                      "    count: 1\n"
+                      "    section: { size: 2048, wait: 5 }\n"
+                      "    limits: { widgets: 1 }\n"
+                      "    flag: maybe\n"
+                      "    flag: true\n"
+                      "    service: [x]\n"
+                      "data_dir: data\n",
+                      "3: hosts[0].count: unknown key",
+                      "4: hosts[0].section.wait: unknown key",
+                      "5: hosts[0].limits: unknown key",
+                      "6: hosts[0].flag: must be true or false",
+                      "7: hosts[0].flag: duplicate key (first at line 6)",
+                      "8: hosts[0].service: must be true, false or a domain name");
+    /* a service's domain is neither a host nor another host's service */
+    CHECK_TEST_ERRORS("hosts:\n"
+                      "  - { name: a.test, service: b.test }\n"
+                      "  - { name: b.test, service: true }\n"
+                      "  - { name: c.test, service: svc.b.test }\n"
+                      "  - svc.d.test\n"
+                      "  - d.test\n"
+                      "  - { name: c.test, service: false }\n"
+                      "data_dir: data\n"
+                      "service: true\n",
+                      "2: hosts[0].service: b.test is one of the hosts (choose another domain)",
+                      "4: hosts[2].service: svc.b.test is already the service of b.test (line 3)",
+                      "6: hosts[4]: service's domain svc.d.test is one of the hosts (set "
+                      "service to another domain, or false)",
+                      "7: hosts[5]: duplicate host c.test (first at line 4)");
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -709,6 +956,9 @@ int main(void)
     test_relative_paths();
     test_many_errors();
     test_registration_and_directory();
+    test_option_defaults();
+    test_option_values_and_hosts();
+    test_option_errors();
 
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return CHECK_DONE();
