@@ -4,6 +4,13 @@ the spec names, and keep serving everyone else.
 
 After every abuse, `assert_serves` logs a fresh, well-behaved client in and
 pings the server. Tests that need other limits start their own Server.
+
+The shared server reads each client at up to 64 MiB/s rather than the
+default 64 kB/s (limits.c2s_rate), so that the tests that send megabytes
+are not paced by it; test_fast_sender_throttled_not_cut tests the rate.
+Timeouts are tested with the shortest the configuration allows, and a
+client is closed once the server has closed its stream (a server waits a
+few seconds for a peer that never closes before it can stop).
 """
 
 import asyncio
@@ -136,6 +143,7 @@ async def test_stanza_over_size_limit():
         # Over it, in one write and in many.
         await c.send(f"<message to='{c.jid}' type='chat'><body>{'b' * 20000}</body></message>")
         await c.expect_stream_error("policy-violation")
+        await c.close()
         c = await login(server, account)
         await c.send(f"<message to='{c.jid}' type='chat'><body>")
         try:
@@ -144,10 +152,12 @@ async def test_stanza_over_size_limit():
         except (ConnectionError, OSError):
             pass                     # closed while we wrote: fine
         await c.expect_stream_error("policy-violation", timeout=20)
+        await c.close()
         # Before authentication, too (the limit does not wait for SASL).
         c = await pre_auth(server)
         await c.send("<message><body>" + "d" * 20000 + "</body></message>")
         await c.expect_stream_error(("policy-violation", "not-authorized"))
+        await c.close()
         await assert_serves(server)
         assert server.alive()
 
@@ -316,6 +326,7 @@ async def test_slow_reader_disconnected():
 
         # The lazy client finally reads: what was buffered, then EOF.
         await lazy.expect_closed(timeout=30)
+        await lazy.close()
         received = lazy.text.count("<message")
         assert received < 16000, f"lazy client got all {received} messages: not disconnected"
 
@@ -331,15 +342,18 @@ async def test_slow_reader_disconnected():
 async def test_fast_sender_throttled_not_cut():
     """A client that sends faster than c2s_rate is slowed down (the server
     stops reading it), not disconnected; everyone else is served meanwhile."""
-    with harness.Server(limits={"c2s_rate": 2048}) as server:
+    # 16 kB/s: the flood comes over TLS, whose records (up to 16 kB) are
+    # read in full before any ping in them is answered, so a slower rate
+    # would make answers come only every few seconds.
+    with harness.Server(limits={"c2s_rate": 16384}) as server:
         flood = await login(server, server.account("fast"))
-        n = 2000  # ~110 kB of pings: about 50 s of a 2 kB/s budget
+        n = 15000  # ~840 kB of pings: about 50 s of a 16 kB/s budget
         await flood.send("".join(f"<iq type='get' id='p{i}'><ping xmlns='urn:xmpp:ping'/></iq>"
                                  for i in range(n)))
         # Another client logs in and is answered while the flood is pending.
         await assert_serves(server)
         try:
-            await flood.read_until(f"id=.p{n - 1}.", timeout=3)
+            await flood.read_until(f"id=.p{n - 1}.", timeout=1)
             all_answered = True
         except WaitTimeout:
             all_answered = False
@@ -349,73 +363,85 @@ async def test_fast_sender_throttled_not_cut():
         await flood.read_until(f"id=.p{answered + 5}.", timeout=30)
         await flood.check_open()
         assert server.alive()
+        # Drop the flood (a reset: the unsent pings would hold a polite
+        # close open), so that the server can stop at once.
+        flood.writer.transport.abort()
 
 
 # ---------------------------------------------------------------------------
 # Timeouts
 
+# The shortest deadlines the configuration accepts are used, so that the
+# waits are short: CONNECT_TIMEOUT still leaves a login (a few hundred ms on
+# a loaded machine) several times the time it needs.
+CONNECT_TIMEOUT = 1   # s, limits.connect_timeout
+IDLE_TIMEOUT = 2      # s, limits.idle_timeout
+
+
 async def test_connect_timeout():
-    with harness.Server(limits={"connect_timeout": 3}) as server:
+    with harness.Server(limits={"connect_timeout": CONNECT_TIMEOUT}) as server:
         # Silent after the header.
         c = await pre_auth(server)
         await c.expect_stream_error("connection-timeout", timeout=30)
+        await c.close()
         # Never even sends a header: closed too (with or without a header
         # and an error, the connection must not stay open).
         c = await Client.connect(server.ports["optional"])
         await c.expect_closed(timeout=30)
+        await c.close()
         # Busy but never authenticating: whitespace keep-alives reset the
         # idle timer, not the deadline for authentication. Keep talking for
-        # up to 20 s (the deadline is 3 s): the error must come meanwhile.
+        # up to ten times the deadline: the error must come meanwhile.
         c = await pre_auth(server)
         loop = asyncio.get_running_loop()
-        end = loop.time() + 20
+        end = loop.time() + 10 * CONNECT_TIMEOUT
         while loop.time() < end and not c.eof and "<stream:error" not in c.unread():
             try:
                 await c.send(" ")
             except (ConnectionError, OSError):
                 break
             try:
-                await c._fill(0.5)
+                await c._fill(CONNECT_TIMEOUT / 10)
             except asyncio.TimeoutError:
                 pass
         assert c.eof or "<stream:error" in c.unread(), \
-            "whitespace kept an unauthenticated stream open for 20 s (connect_timeout 3)"
+            f"whitespace kept an unauthenticated stream open for {10 * CONNECT_TIMEOUT} s " \
+            f"(connect_timeout {CONNECT_TIMEOUT})"
         await c.expect_stream_error("connection-timeout", timeout=10)
-        # Authenticated sessions are not affected by connect_timeout.
+        await c.close()
+        # Authenticated sessions are not affected by connect_timeout: one
+        # stays open well past the deadline.
         account = server.account()
         c = await login(server, account)
-        await asyncio.sleep(5)
+        await asyncio.sleep(2 * CONNECT_TIMEOUT)
         res = await c.ping()
         assert res.get("type") == "result", tostring(res)
         await c.close_stream()
         await assert_serves(server)
 
 
-test_connect_timeout.timeout = 120
-
 
 async def test_idle_timeout():
     """Silent for idle_timeout: connection-timeout. Whitespace keep-alives
     reset the idle timer."""
-    with harness.Server(limits={"idle_timeout": 10}) as server:
+    with harness.Server(limits={"idle_timeout": IDLE_TIMEOUT}) as server:
         silent = await login(server, server.account("silent"))
         talker = await login(server, server.account("talker"))
         loop = asyncio.get_running_loop()
-        end = loop.time() + 25              # 2.5 times the idle timeout
+        end = loop.time() + 2.5 * IDLE_TIMEOUT
         while loop.time() < end:
             await talker.send(" ")
-            await asyncio.sleep(2)
+            await asyncio.sleep(IDLE_TIMEOUT / 8)
         await talker.check_open()
         res = await talker.ping()
         assert res.get("type") == "result", tostring(res)
         # The silent one was cut meanwhile (or is about to be).
         await silent.expect_stream_error("connection-timeout", timeout=30)
+        await silent.close()
         await talker.close_stream()
         await assert_serves(server)
 
 
-test_idle_timeout.timeout = 120
-
 
 if __name__ == "__main__":
-    harness.main(globals())
+    harness.main(globals(), limits={"c2s_rate": 64 << 20})
