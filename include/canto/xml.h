@@ -23,6 +23,7 @@
 #define CANTO_NS_STREAM "http://etherx.jabber.org/streams"
 #define CANTO_NS_CLIENT "jabber:client"
 #define CANTO_NS_SERVER "jabber:server"
+#define CANTO_NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing" /* RFC 7395 <open/>, <close/> */
 
 enum canto_xml_kind {
     CANTO_XML_ELEMENT,
@@ -136,15 +137,16 @@ enum canto_xml_error {
 };
 
 struct canto_xml_parser_events {
-    /* The stream header <stream:stream ...> was read. hdr is an element node
-     * valid only during the call (attributes: to, from, version, id, xml:lang).
-     * Return CANTO_OK to go on, anything else to stop parsing. */
+    /* The stream header <stream:stream ...> was read (framed: an <open/> in
+     * CANTO_NS_FRAMING). hdr is an element node valid only during the call
+     * (attributes: to, from, version, id, xml:lang). Return CANTO_OK to go
+     * on, anything else to stop parsing. */
     int (*stream_open)(void *ud, const struct canto_xml_node *hdr);
     /* A complete stanza. Ownership of one reference passes to the callee.
      * Return CANTO_OK to go on, anything else to stop parsing (the rest of
      * the fed data is discarded). */
     int (*stanza)(void *ud, struct canto_stanza *st);
-    /* </stream:stream> was read. */
+    /* </stream:stream> was read (framed: a <close/>). */
     void (*stream_close)(void *ud);
 };
 
@@ -155,7 +157,17 @@ struct canto_xml_parser;
 struct canto_xml_parser *canto_xml_parser_new(const struct canto_xml_limits *limits,
                                               const struct canto_xml_parser_events *events,
                                               void *ud);
-/* Feed bytes. Returns CANTO_OK (all consumed, or a callback asked to stop:
+/* The framed mode of RFC 7395 (XMPP over WebSocket), for transports that
+ * carry one element per frame: each feed is one frame holding exactly one
+ * complete XML document, whose root is an <open/> (stream_open), a
+ * <close/> (stream_close), both in CANTO_NS_FRAMING, or a stanza. A frame
+ * that is not one whole element is not-well-formed; one bigger than
+ * max_stanza_bytes is policy-violation; the same restrictions and limits
+ * hold inside it. No expat is kept between frames, so an idle framed
+ * stream holds no parser memory at all. Call before the first feed. */
+void canto_xml_parser_set_framed(struct canto_xml_parser *p);
+bool canto_xml_parser_framed(const struct canto_xml_parser *p);
+/* Feed bytes (framed: one frame). Returns CANTO_OK (all consumed, or a callback asked to stop:
  * see canto_xml_parser_stopped) or CANTO_ERROR with the reason in
  * canto_xml_parser_error(). After an error the parser accepts no more data. */
 int canto_xml_parser_feed(struct canto_xml_parser *p, const char *data, size_t len);
@@ -164,7 +176,8 @@ enum canto_xml_error canto_xml_parser_error(const struct canto_xml_parser *p);
 bool canto_xml_parser_stopped(const struct canto_xml_parser *p);
 /* The default namespace declared on the stream header (the content
  * namespace: "jabber:client", "jabber:server" ...; "" if it declared none),
- * or NULL before the header was read. Valid until reset or free; the xmpp
+ * or NULL before the header was read (framed: "" once <open/> was read;
+ * each stanza frame declares its own). Valid until reset or free; the xmpp
  * layer checks it to answer invalid-namespace. */
 const char *canto_xml_parser_stream_ns(const struct canto_xml_parser *p);
 /* Start over for a new stream (after STARTTLS or SASL success). Must not be

@@ -46,6 +46,12 @@
  * those bytes, silently, before the new data: the same namespace bindings,
  * prefixes and limits as before, and byte offsets that restart at the end of
  * the replayed tag.
+ *
+ * Framed mode (RFC 7395): each feed is a whole document. The parser acts as
+ * if a stream header were open (level 1) while it parses the frame with a
+ * fresh expat, so the stanza code above serves unchanged; a root <open/> or
+ * <close/> in the framing namespace becomes the stream events instead. The
+ * expat is freed after each frame: between frames there is nothing to keep.
  */
 #include "canto/xml.h"
 
@@ -92,6 +98,10 @@ struct canto_xml_parser {
     bool replaying;                        /* feeding hdr to a fresh expat: report nothing */
     bool in_cdata;                         /* in a CDATA section: not replayable */
     bool parsing;                          /* inside feed: no release under expat */
+    bool framed;                           /* RFC 7395: one document per feed */
+    bool framing_elem;                     /* framed: the root is <open/> or <close/> */
+    struct canto_stanza *frame_st;         /* framed: the frame's stanza, delivered once the
+                                            * whole frame has parsed */
 };
 
 /* --- small helpers --------------------------------------------------------- */
@@ -284,6 +294,38 @@ static void stream_start(struct canto_xml_parser *p, const XML_Char *name, const
         halt(p);
 }
 
+/* Framed: a root <open/> or <close/> of RFC 7395 is the stream's header or
+ * end, reported like <stream:stream> and </stream:stream>. Returns false
+ * for any other root, which is a stanza. */
+static bool framing_element(struct canto_xml_parser *p, const XML_Char *name,
+                            const XML_Char **atts)
+{
+    const char *uri, *local;
+    size_t uri_len;
+    split_name(name, &uri, &uri_len, &local);
+    if (uri_len != strlen(CANTO_NS_FRAMING) || memcmp(uri, CANTO_NS_FRAMING, uri_len) != 0 ||
+        (strcmp(local, "open") != 0 && strcmp(local, "close") != 0))
+        return false;
+    p->framing_elem = true;
+    p->level = 2; /* its end (and anything inside it) is not a stanza */
+    if (strcmp(local, "close") == 0) {
+        if (p->events.stream_close)
+            p->events.stream_close(p->ud);
+        return true;
+    }
+    if (!p->stream_ns)
+        p->stream_ns = canto_xstrdup("");
+    struct canto_stanza *hdr = canto_stanza_new();
+    size_t unused = 0;
+    build_element(p, hdr, NULL, name, atts, &unused);
+    canto__xml_strtab_free(&p->names);
+    int rc = p->events.stream_open ? p->events.stream_open(p->ud, hdr->root) : CANTO_OK;
+    canto_stanza_unref(hdr);
+    if (rc != CANTO_OK)
+        halt(p);
+    return true;
+}
+
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     struct canto_xml_parser *p = ud;
@@ -300,6 +342,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         fail(p, CANTO_XML_ERR_POLICY);
         return;
     }
+    if (p->level == 1 && p->framed && framing_element(p, name, atts))
+        return;
     if (p->level == 1) {
         p->stanza_start = at > 0 ? (uint64_t)at : 0;
         if (stanza_too_big(p)) {
@@ -328,6 +372,12 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     if (halted(p))
         return;
     event_end(p);
+    if (p->framing_elem) {
+        /* The end of <open/> or <close/> (a child inside one is ignored). */
+        if (--p->level == 1)
+            p->framing_elem = false;
+        return;
+    }
     if (p->level == 1) {
         p->level = 0;
         p->mark = p->pos;
@@ -350,6 +400,10 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     p->cur = NULL;
     p->mark = p->pos;
     end_stanza_memory(p);
+    if (p->framed) {
+        p->frame_st = st; /* only if the rest of the frame is well-formed too */
+        return;
+    }
     int rc = CANTO_OK;
     if (p->events.stanza)
         rc = p->events.stanza(p->ud, st);
@@ -628,10 +682,62 @@ static int feed_slices(struct canto_xml_parser *p, const char *data, size_t len)
     return CANTO_OK;
 }
 
+/* One frame: one document, parsed whole by an expat of its own, as if a
+ * stream header were open around it (level 1). */
+static int feed_frame(struct canto_xml_parser *p, const char *data, size_t len)
+{
+    if (len > p->limits.max_stanza_bytes) {
+        p->err = CANTO_XML_ERR_POLICY;
+        return CANTO_ERROR;
+    }
+    create_expat(p);
+    p->level = 1;
+    p->fed = len;
+    p->pos = 0;
+    p->mark = 0;
+    p->framing_elem = false;
+    p->parsing = true;
+    enum XML_Status status = XML_Parse(p->xp, data, (int)len, XML_TRUE);
+    enum XML_Error code = status == XML_STATUS_OK ? XML_ERROR_NONE : XML_GetErrorCode(p->xp);
+    p->parsing = false;
+    free_expat(p);
+    /* Nothing of a frame outlives it, not even a stanza cut short. */
+    canto_stanza_unref(p->st);
+    p->st = NULL;
+    p->cur = NULL;
+    end_stanza_memory(p);
+    struct canto_stanza *st = p->frame_st;
+    p->frame_st = NULL;
+    /* Expat refused it (cut short, two roots, no element at all). */
+    if (p->err == CANTO_XML_ERR_NONE && !p->stopped && (status != XML_STATUS_OK || p->level != 1))
+        p->err = code != XML_ERROR_NONE ? map_expat_error(code) : CANTO_XML_ERR_NOT_WELL_FORMED;
+    if (p->err != CANTO_XML_ERR_NONE || p->stopped) {
+        canto_stanza_unref(st);
+        return p->err != CANTO_XML_ERR_NONE ? CANTO_ERROR : CANTO_OK;
+    }
+    if (st && !p->events.stanza)
+        canto_stanza_unref(st);
+    else if (st && p->events.stanza(p->ud, st) != CANTO_OK)
+        p->stopped = true;
+    return CANTO_OK;
+}
+
+void canto_xml_parser_set_framed(struct canto_xml_parser *p)
+{
+    p->framed = true;
+}
+
+bool canto_xml_parser_framed(const struct canto_xml_parser *p)
+{
+    return p->framed;
+}
+
 int canto_xml_parser_feed(struct canto_xml_parser *p, const char *data, size_t len)
 {
     if (p->err != CANTO_XML_ERR_NONE)
         return CANTO_ERROR;
+    if (p->framed && !p->stopped)
+        return feed_frame(p, data, len);
     if (p->stopped || len == 0)
         return CANTO_OK;
     p->parsing = true;
