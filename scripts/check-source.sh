@@ -32,7 +32,7 @@ header_layer() {
     xml) echo xml ;;
     net|transport) echo net ;;
     storage) echo storage ;;
-    c2s|stanza) echo xmpp ;;
+    c2s|stanza|stream) echo xmpp ;;
     server|session|router|module|config|doap) echo core ;;
     *) echo unplaced ;;
     esac

@@ -1,7 +1,8 @@
 /*
- * c2s.c: the client stream (RFC 6120 sections 4 and 5): accepting a
- * connection, the stream header and features, STARTTLS, stream errors and
- * the closing handshake, and the stanzas of a bound session, whose from it
+ * c2s.c: the client stream kind (RFC 6120 sections 4 and 5) on the shared
+ * stream machinery of stream.c: which host a client may address, the
+ * features of each phase, STARTTLS, what each element means before and
+ * after authentication, and the stanzas of a bound session, whose from it
  * stamps before handing them to the router.
  *
  * Lifetime: a c2s is referenced by its connection and by every asynchronous
@@ -36,10 +37,9 @@ static void c2s_free(struct canto_c2s *c)
 {
     c2s_sasl_free(c);
     c2s_bind_free(c);
-    canto_xml_parser_free(c->parser);
+    canto_stream_free(&c->stream);
     canto_session_unref(c->sess);
     free(c->authed_local);
-    free(c->lang);
     free(c);
 }
 
@@ -59,109 +59,65 @@ bool c2s_unref(struct canto_c2s *c)
 
 void c2s_send_str(struct canto_c2s *c, const char *s)
 {
-    if (c->transport)
-        canto_transport_write(c->transport, s, strlen(s));
+    canto_stream_send_str(&c->stream, s);
 }
 
 void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
 {
     /* The session keeps what is sent to it before the bind result (see
      * canto_session_release), so whatever gets here may go out. */
-    if (!c->transport || c->state == C2S_CLOSED)
+    if (!c->stream.transport || c->state == C2S_CLOSED)
         return;
     /* The server's scratch buffer: writing copies the bytes out at once,
      * so one buffer serves every stanza and is never freed and reallocated. */
     struct canto_buf *out = &c->sess->server->scratch;
     canto_buf_reset(out);
-    canto_xml_serialize(st->root, CANTO_NS_CLIENT, out);
-    canto_transport_write(c->transport, out->data, out->len);
-}
-
-/* Our stream header. xml:lang echoes the client's when it gave a sane one. */
-static void send_header(struct canto_c2s *c)
-{
-    struct canto_buf b = {0};
-    const char *from = c->sess->host ? c->sess->host->name : c->sess->server->hosts[0].name;
-    canto_buf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                             "xmlns:stream='http://etherx.jabber.org/streams' id='");
-    canto_buf_append_str(&b, c->id);
-    canto_buf_append_str(&b, "' from='");
-    canto_buf_append_xml_escaped(&b, from, strlen(from), true);
-    canto_buf_append_str(&b, "' version='1.0' xml:lang='");
-    const char *lang = c->lang ? c->lang : "en";
-    canto_buf_append_xml_escaped(&b, lang, strlen(lang), true);
-    canto_buf_append_str(&b, "'>");
-    canto_transport_write(c->transport, b.data, b.len);
-    canto_buf_free(&b);
-    c->header_sent = true;
+    canto_xml_serialize(st->root, canto_stream_stanza_ns(&c->stream), out);
+    canto_stream_send(&c->stream, out->data, out->len);
 }
 
 /* Our </stream:stream> is out: nothing more can be delivered on this
  * stream, so it leaves the session table now, not when TCP is done (which
  * can take a while: see the lingering close in conn.c). */
-static void end_stream(struct canto_c2s *c)
+static void stream_ended(struct canto_stream *s)
 {
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     c->state = C2S_CLOSED;
     canto_session_end(c->sess);
 }
 
 void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text)
 {
-    if (c->state == C2S_CLOSED || !c->transport)
-        return;
-    if (!c->header_sent)
-        send_header(c);
-    struct canto_buf b = {0};
-    canto_buf_appendf(&b, "<stream:error><%s xmlns='" CANTO_NS_STREAMS "'/>", condition);
-    if (text) {
-        canto_buf_append_str(&b, "<text xmlns='" CANTO_NS_STREAMS "' xml:lang='en'>");
-        canto_buf_append_xml_escaped(&b, text, strlen(text), false);
-        canto_buf_append_str(&b, "</text>");
-    }
-    canto_buf_append_str(&b, "</stream:error></stream:stream>");
-    canto_transport_write(c->transport, b.data, b.len);
-    canto_buf_free(&b);
-    canto_debug("%s: stream error %s%s%s", canto_transport_peer(c->transport), condition,
-                text ? ": " : "", text ? text : "");
-    end_stream(c);
-    canto_transport_close(c->transport, condition);
+    canto_stream_error(&c->stream, condition, text);
 }
 
-static void send_features(struct canto_c2s *c)
+static void stream_features(struct canto_stream *s, struct canto_buf *b)
 {
-    struct canto_buf b = {0};
-    canto_buf_append_str(&b, "<stream:features>");
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     if (c->state == C2S_PREAUTH) {
-        bool tls = canto_transport_is_secure(c->transport);
+        bool tls = canto_transport_is_secure(s->transport);
         bool required = c->listener->cfg->tls == CANTO_TLS_REQUIRED;
-        if (canto_transport_can_start_tls(c->transport))
-            canto_buf_append_str(&b, required
-                                         ? "<starttls xmlns='" CANTO_NS_TLS "'><required/></starttls>"
-                                         : "<starttls xmlns='" CANTO_NS_TLS "'/>");
+        if (canto_transport_can_start_tls(s->transport))
+            canto_buf_append_str(b, required
+                                        ? "<starttls xmlns='" CANTO_NS_TLS "'><required/></starttls>"
+                                        : "<starttls xmlns='" CANTO_NS_TLS "'/>");
         if (tls || !required) {
-            c2s_sasl_features(c, &b);
-            canto_host_stream_features(c->sess->host, c->sess, false, &b);
+            c2s_sasl_features(c, b);
+            canto_host_stream_features(c->sess->host, c->sess, false, b);
         }
     } else {
-        c2s_bind_features(c, &b);
-        canto_host_stream_features(c->sess->host, c->sess, true, &b);
+        c2s_bind_features(c, b);
+        canto_host_stream_features(c->sess->host, c->sess, true, b);
     }
-    canto_buf_append_str(&b, "</stream:features>");
-    canto_transport_write(c->transport, b.data, b.len);
-    canto_buf_free(&b);
 }
 
-/* The client's stream header (also after each restart). */
-static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
+/* The client's stream header (also after each restart): the host it
+ * addresses, which a restarted stream may not change. The stream layer
+ * checks the namespace and version next, then asks for the features. */
+static int stream_open(struct canto_stream *s, const struct canto_xml_node *hdr)
 {
-    struct canto_c2s *c = ud;
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     struct canto_server *srv = c->sess->server;
-    const char *lang = canto_xml_attr_ns(hdr, CANTO_NS_XML, "lang");
-    if (lang && !c->lang && strlen(lang) <= 35 && strspn(lang, "abcdefghijklmnopqrstuvwxyz"
-                                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") ==
-                                                           strlen(lang))
-        c->lang = canto_xstrdup(lang);
-    canto_server_new_id(srv, c->id, sizeof c->id);
     const char *to = canto_xml_attr(hdr, "to");
     struct canto_host *host = NULL;
     if (to) {
@@ -178,33 +134,22 @@ static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
         return CANTO_ERROR;
     }
     c->sess->host = host;
-    send_header(c);
-    const char *ns = canto_xml_parser_stream_ns(c->parser);
-    if (!ns || strcmp(ns, CANTO_NS_CLIENT) != 0) {
-        c2s_stream_error(c, "invalid-namespace", "The default namespace must be jabber:client");
-        return CANTO_ERROR;
-    }
-    const char *version = canto_xml_attr(hdr, "version");
-    if (!version || strtol(version, NULL, 10) < 1) {
-        c2s_stream_error(c, "unsupported-version", "XMPP 1.0 streams only");
-        return CANTO_ERROR;
-    }
+    s->from = host->name;
     if (c->state == C2S_WAIT_HEADER)
         c->state = C2S_PREAUTH;
-    send_features(c);
     return CANTO_OK;
 }
 
 static void handle_starttls(struct canto_c2s *c)
 {
-    if (!canto_transport_can_start_tls(c->transport)) {
+    if (!canto_transport_can_start_tls(c->stream.transport)) {
         c2s_stream_error(c, "policy-violation", "TLS is already active");
         return;
     }
     c2s_send_str(c, "<proceed xmlns='" CANTO_NS_TLS "'/>");
     /* Anything after <starttls/> in the same read is dropped by the parser
      * stop: nothing sent in the clear may be taken as sent inside TLS. */
-    canto_transport_start_tls(c->transport);
+    canto_transport_start_tls(c->stream.transport);
     c2s_restart(c);
 }
 
@@ -255,9 +200,9 @@ static bool handle_preauth_iq(struct canto_c2s *c, struct canto_stanza *st)
     return canto_hook_run(c->sess->host, CANTO_HOOK_PREAUTH_IQ, &ev) == CANTO_OK;
 }
 
-static int on_stanza(void *ud, struct canto_stanza *st)
+static int stream_element(struct canto_stream *s, struct canto_stanza *st)
 {
-    struct canto_c2s *c = ud;
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     const char *ns = st->root->ns;
     switch (c->state) {
     case C2S_PREAUTH:
@@ -266,7 +211,7 @@ static int on_stanza(void *ud, struct canto_stanza *st)
             handle_starttls(c);
             return CANTO_ERROR; /* stop parsing: the stream restarts */
         }
-        bool tls_ok = canto_transport_is_secure(c->transport) ||
+        bool tls_ok = canto_transport_is_secure(s->transport) ||
                       c->listener->cfg->tls != CANTO_TLS_REQUIRED;
         if (strcmp(ns, CANTO_NS_SASL) == 0) {
             if (!tls_ok) {
@@ -276,7 +221,7 @@ static int on_stanza(void *ud, struct canto_stanza *st)
             }
             c2s_sasl_handle(c, st);
             canto_stanza_unref(st);
-            return c->restart || c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
+            return s->restart || c->state == C2S_CLOSED ? CANTO_ERROR : CANTO_OK;
         }
         if (tls_ok && strcmp(ns, CANTO_NS_CLIENT) == 0 && handle_preauth_iq(c, st)) {
             canto_stanza_unref(st);
@@ -320,95 +265,24 @@ static int on_stanza(void *ud, struct canto_stanza *st)
     }
 }
 
-static void on_stream_close(void *ud)
-{
-    struct canto_c2s *c = ud;
-    if (c->state == C2S_CLOSED)
-        return;
-    if (!c->header_sent)
-        send_header(c);
-    c2s_send_str(c, "</stream:stream>");
-    end_stream(c);
-    canto_transport_close(c->transport, "closed by client");
-}
-
-static const struct canto_xml_parser_events parser_events = {
-    .stream_open = on_stream_open,
-    .stanza = on_stanza,
-    .stream_close = on_stream_close,
-};
-
-/* The stream error for a parser failure: the parser's names are RFC 6120
- * conditions (xml.h). */
-static const char *xml_error_condition(enum canto_xml_error e)
-{
-    return e == CANTO_XML_ERR_NONE ? "not-well-formed" : canto_xml_error_str(e);
-}
-
-/* Give the expat parser back right after a read that left the stream
- * between stanzas, while that is cheap: at most C2S_RELEASES_PER_SECOND
- * times a second per stream, since rebuilding it costs a few microseconds
- * and a chatty stream would pay that on every read. Releasing at once, not
- * only in the idle sweep, keeps the parsers' memory from being left as
- * holes between longer-lived allocations (a login's reads all qualify). */
-static void release_parser_if_cheap(struct canto_c2s *c)
-{
-    if (c->state == C2S_CLOSED || canto_xml_parser_released(c->parser))
-        return;
-    uint64_t now = uv_now(c->sess->server->loop);
-    if (now - c->release_window >= 1000) {
-        c->release_window = now;
-        c->releases = 0;
-    }
-    if (c->releases >= C2S_RELEASES_PER_SECOND)
-        return;
-    canto_xml_parser_release_idle(c->parser);
-    c->releases += canto_xml_parser_released(c->parser);
-}
-
-static void transport_data(struct canto_transport *t, const char *data, size_t len)
-{
-    struct canto_c2s *c = canto_transport_ud(t);
-    if (c->state == C2S_CLOSED)
-        return;
-    c->in_feed = true;
-    int rc = canto_xml_parser_feed(c->parser, data, len);
-    c->in_feed = false;
-    if (rc != CANTO_OK) {
-        enum canto_xml_error e = canto_xml_parser_error(c->parser);
-        c2s_stream_error(c, xml_error_condition(e), canto_xml_error_str(e));
-        return;
-    }
-    if (c->restart && c->state != C2S_CLOSED) {
-        c->restart = false;
-        canto_xml_parser_reset(c->parser);
-    }
-    c->active = true;
-    release_parser_if_cheap(c);
-}
-
 void c2s_restart(struct canto_c2s *c)
 {
-    if (c->in_feed)
-        c->restart = true;
-    else
-        canto_xml_parser_reset(c->parser);
+    canto_stream_restart(&c->stream);
 }
 
-static void transport_timeout(struct canto_transport *t)
+static void stream_timeout(struct canto_stream *s)
 {
-    struct canto_c2s *c = canto_transport_ud(t);
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     c2s_stream_error(c, "connection-timeout",
                      c->state == C2S_BOUND ? "Idle for too long" : "Authenticate in time");
 }
 
-static void transport_closed(struct canto_transport *t, const char *reason)
+static void stream_closed(struct canto_stream *s, const char *reason)
 {
-    struct canto_c2s *c = canto_transport_ud(t);
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     struct canto_server *srv = c->sess->server;
     canto_debug("%s: connection closed (%s)", c->sess->user ? c->sess->jid.full : "client", reason);
     c->state = C2S_CLOSED;
-    c->transport = NULL;
     /* Nothing can resume a c2s session yet (Stream Management will pass
      * its resumption time here): it ends now. */
     canto_session_detach(c->sess, 0, 0);
@@ -421,10 +295,13 @@ static void transport_closed(struct canto_transport *t, const char *reason)
     c2s_unref(c);
 }
 
-static const struct canto_transport_events transport_events = {
-    .data = transport_data,
-    .timeout = transport_timeout,
-    .closed = transport_closed,
+static const struct canto_stream_ops stream_ops = {
+    .open = stream_open,
+    .features = stream_features,
+    .element = stream_element,
+    .ended = stream_ended,
+    .timeout = stream_timeout,
+    .closed = stream_closed,
 };
 
 static void session_send(struct canto_session *s, struct canto_stanza *st)
@@ -440,8 +317,8 @@ static void session_close(struct canto_session *s, const char *condition, const 
 static void session_when_written(struct canto_session *s, canto_session_taken_fn cb, void *ud)
 {
     struct canto_c2s *c = s->stream;
-    if (c->transport)
-        canto_transport_when_written(c->transport, cb, ud);
+    if (c->stream.transport)
+        canto_transport_when_written(c->stream.transport, cb, ud);
     else
         cb(ud, CANTO_ERROR);
 }
@@ -449,8 +326,8 @@ static void session_when_written(struct canto_session *s, canto_session_taken_fn
 static void session_peer_address(struct canto_session *s, char *out, size_t size)
 {
     struct canto_c2s *c = s->stream;
-    if (c->transport)
-        canto_transport_peer_address(c->transport, out, size);
+    if (c->stream.transport)
+        canto_transport_peer_address(c->stream.transport, out, size);
     else if (size > 0)
         snprintf(out, size, "?");
 }
@@ -467,8 +344,6 @@ void canto_c2s_accept(struct canto_listener *l, struct canto_transport *t)
 {
     struct canto_server *srv = l->server;
     struct canto_c2s *c = canto_xcalloc(1, sizeof(*c));
-    c->transport = t;
-    canto_transport_attach(t, &transport_events, c);
     c->listener = l;
     c->sess = canto_session_new(srv, NULL, &session_ops, c);
     c->refs = 1;
@@ -477,7 +352,9 @@ void canto_c2s_accept(struct canto_listener *l, struct canto_transport *t)
         .max_depth = srv->cfg->limits.max_depth,
         .max_attrs = srv->cfg->limits.max_attributes,
     };
-    c->parser = canto_xml_parser_new(&xl, &parser_events, c);
+    canto_stream_init(&c->stream, t, &stream_ops, CANTO_NS_CLIENT, &xl);
+    /* Errors before the client names a host come from the first one. */
+    c->stream.from = srv->hosts[0].name;
     c->next = srv->c2s_list;
     if (c->next)
         c->next->prev = c;
@@ -492,11 +369,9 @@ size_t canto_c2s_release_idle(struct canto_server *srv)
      * parser until its next read (a no-op mid-stanza). Chatty streams keep
      * theirs: rebuilding it costs a few microseconds per read. */
     for (struct canto_c2s *c = srv->c2s_list; c; c = c->next) {
-        if (c->state == C2S_BOUND && !c->active && !canto_xml_parser_released(c->parser)) {
-            canto_xml_parser_release_idle(c->parser);
-            released += canto_xml_parser_released(c->parser);
-        }
-        c->active = false;
+        if (c->state == C2S_BOUND && !c->stream.active)
+            released += canto_stream_release_idle(&c->stream);
+        c->stream.active = false;
     }
     return released;
 }

@@ -91,7 +91,7 @@ void c2s_bind_ready(struct canto_session *s)
     struct canto_stanza *r = c->bind_result;
     c->bind_result = NULL;
     reply(c, r);
-    canto_info("%s: bound %s", c->transport ? canto_transport_peer(c->transport) : "?", c->sess->jid.full);
+    canto_info("%s: bound %s", c->stream.transport ? canto_transport_peer(c->stream.transport) : "?", c->sess->jid.full);
     /* The stanzas that came meanwhile, in order; any of them may close us. */
     struct canto_stanza **waiting = c->waiting;
     uint8_t n = c->nwaiting;

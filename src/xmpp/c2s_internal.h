@@ -11,19 +11,17 @@
 #include "canto/scram.h"
 #include "canto/server.h"
 #include "canto/session.h"
-#include "canto/transport.h"
+#include "canto/stream.h"
 #include "canto/xml.h"
 
 #define CANTO_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define CANTO_NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define CANTO_NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define CANTO_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
-#define CANTO_NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
 #define CANTO_NS_CAPS "http://jabber.org/protocol/caps"
 #define CANTO_NS_SASL_CB "urn:xmpp:sasl-cb:0"
 
 #define C2S_MAX_SASL_FAILURES 5
-#define C2S_RELEASES_PER_SECOND 8 /* parser releases after reads, per stream */
 #define C2S_MAX_WAITING 32        /* stanzas sent before the bind result, kept */
 
 enum c2s_state {
@@ -39,26 +37,17 @@ struct c2s_sasl; /* an authentication in progress (c2s_sasl.c) */
 
 struct canto_c2s {
     struct canto_session *sess;       /* the client's session (one reference) */
-    struct canto_transport *transport; /* NULL once the transport is gone */
+    struct canto_stream stream;       /* the XML stream and its transport */
     struct canto_listener *listener;
     struct canto_c2s *prev, *next;    /* srv->c2s_list */
-    struct canto_xml_parser *parser;
     struct c2s_sasl *sasl;            /* only during SASL */
     struct canto_stanza *bind_result; /* C2S_BINDING: the answer to send when ready */
     struct canto_stanza **waiting;    /* C2S_BINDING: stanzas that came meanwhile */
     uint8_t nwaiting;
     char *authed_local;               /* localpart after SASL success */
-    char *lang;                       /* the stream's xml:lang */
     enum c2s_state state;
     int refs;                         /* pending async work + 1 for the connection */
     unsigned sasl_failures;
-    bool header_sent;                 /* our stream header went out */
-    bool restart;                     /* reset the parser after this feed */
-    bool in_feed;                     /* inside canto_xml_parser_feed */
-    bool active;                      /* read something since the last idle sweep */
-    uint8_t releases;                 /* parser releases in the current window */
-    uint64_t release_window;          /* start (ms) of that one-second window */
-    char id[17];                      /* stream id */
 };
 
 /* c2s.c */

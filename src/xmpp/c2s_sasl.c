@@ -44,7 +44,7 @@ static const char *const scram_mechs[] = {"SCRAM-SHA-512", "SCRAM-SHA-256", "SCR
 
 void c2s_sasl_features(struct canto_c2s *c, struct canto_buf *out)
 {
-    bool tls = canto_transport_is_secure(c->transport);
+    bool tls = canto_transport_is_secure(c->stream.transport);
     canto_buf_append_str(out, "<mechanisms xmlns='" CANTO_NS_SASL "'>");
     if (tls)
         for (size_t i = 0; i < CANTO_ARRAY_LEN(scram_mechs); i++)
@@ -59,7 +59,7 @@ void c2s_sasl_features(struct canto_c2s *c, struct canto_buf *out)
                                             CANTO_CB_TLS_UNIQUE};
         canto_buf_append_str(out, "<sasl-channel-binding xmlns='" CANTO_NS_SASL_CB "'>");
         for (size_t i = 0; i < CANTO_ARRAY_LEN(types); i++)
-            if (canto_transport_has_channel_binding(c->transport, types[i]))
+            if (canto_transport_has_channel_binding(c->stream.transport, types[i]))
                 canto_buf_appendf(out, "<channel-binding type='%s'/>", types[i]);
         canto_buf_append_str(out, "</sasl-channel-binding>");
     }
@@ -102,10 +102,10 @@ static void sasl_success(struct canto_c2s *c, const struct canto_buf *additional
     c2s_sasl_free(c);
     c->state = C2S_AUTHED;
     c2s_restart(c);
-    canto_transport_set_deadline(c->transport, 0);
-    canto_transport_set_timeout(c->transport,
+    canto_transport_set_deadline(c->stream.transport, 0);
+    canto_transport_set_timeout(c->stream.transport,
                                 (uint64_t)c->sess->server->cfg->limits.idle_timeout * 1000u);
-    canto_info("%s: authenticated as %s@%s", canto_transport_peer(c->transport), c->authed_local,
+    canto_info("%s: authenticated as %s@%s", canto_transport_peer(c->stream.transport), c->authed_local,
                c->sess->host->name);
 }
 
@@ -158,7 +158,7 @@ static void plain_done(uv_work_t *w, int status)
 static int cb_data(void *ud, const char *type, unsigned char *out, size_t size)
 {
     struct canto_c2s *c = ud;
-    return c->transport ? canto_transport_channel_binding(c->transport, type, out, size) : -1;
+    return c->stream.transport ? canto_transport_channel_binding(c->stream.transport, type, out, size) : -1;
 }
 
 static void creds_found(void *ud, int rc, const struct canto_scram_cred *creds, size_t n)
@@ -290,7 +290,7 @@ static void handle_auth(struct canto_c2s *c, struct canto_stanza *st)
         return;
     }
     const char *mech = canto_xml_attr(st->root, "mechanism");
-    bool tls = canto_transport_is_secure(c->transport);
+    bool tls = canto_transport_is_secure(c->stream.transport);
     enum canto_hash hash = CANTO_HASH_SHA256;
     bool plus = false, plain = false;
     if (mech && strcmp(mech, "PLAIN") == 0) {
