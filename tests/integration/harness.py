@@ -213,6 +213,8 @@ class Server:
         self.proc = None
         self.failed = False   # close() prints the log tail when set
         self._log_start = 0   # log offset where the current process began
+        self.started_at = None  # wall clock (time.time()) just before the exec
+        self.ready_at = None    # wall clock once every listener accepted
         self._exit_checked = True  # the current process's exit was judged
         self._config_args = (limits, extra, log_level or LOG_LEVEL)
         self._write_config(*self._config_args)
@@ -281,6 +283,7 @@ class Server:
         log = open(self.log_path, "ab")
         log.write(b"---- harness: starting cantod ----\n")
         log.flush()
+        self.started_at = time.time()
         self.proc = subprocess.Popen(
             [CANTOD, "--config", self.config_path], cwd=self.dir,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -307,6 +310,7 @@ class Server:
                                   f"after {wait} s\n" + self.log_tail())
             if pending:
                 time.sleep(0.05)
+        self.ready_at = time.time()
         return self
 
     def stop(self, timeout=30.0):

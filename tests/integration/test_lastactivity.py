@@ -4,13 +4,22 @@ What a user sees: asking the server gives its uptime; asking a contact who
 is online gives 0; asking a contact who has left gives how long ago, with
 the status they left with; someone who does not follow the contact learns
 nothing (forbidden), since last activity would give presence away.
+
+The server counts whole seconds of the wall clock (time(NULL)), the clock
+time.time() reads here. So a count is checked against the times measured
+around the events it counts from and to: an answer to a question asked in
+[asked_from, asked_to] about something that happened in [begin, end] must
+lie in [int(asked_from) - int(end), int(asked_to) - int(begin)]. Before
+asking, a test lets the clock pass the next whole second after `end`, so that
+the lower bound is at least 1 and an answer stuck at 0 fails.
 """
 
 import asyncio
+import time
 
 import harness
 from clients import (close_all, iq_error, login_im, send_iq,
-                     subscribe_and_approve, xml_of)
+                     subscribe_and_approve, wait_presence, xml_of)
 
 NS_LAST = "jabber:iq:last"
 
@@ -19,6 +28,26 @@ def _seconds(res):
     q = res.xml.find("{%s}query" % NS_LAST)
     assert q is not None, xml_of(res)
     return int(q.get("seconds")), (q.text or "")
+
+
+async def _next_second_after(t):
+    """Let the wall clock pass the whole second after `t` (it is what is
+    being counted, so here waiting is the test, not a guess)."""
+    await asyncio.sleep(max(0.0, int(t) + 1 - time.time()) + 0.01)
+
+
+async def _ask_since(client, jid, begin, end):
+    """Ask `jid`'s last activity; check that its seconds count from an event
+    that happened between the wall-clock times `begin` and `end` (see the
+    module comment). Returns (seconds, status text)."""
+    asked_from = time.time()
+    res = await send_iq(client, f"<query xmlns='{NS_LAST}'/>", to=jid)
+    asked_to = time.time()
+    seconds, status = _seconds(res)
+    low, high = int(asked_from) - int(end), int(asked_to) - int(begin)
+    assert low <= seconds <= high, \
+        f"{seconds} s is not within [{low}, {high}] s: {xml_of(res)}"
+    return seconds, status
 
 
 async def _follow(server, follower, followed):
@@ -33,9 +62,10 @@ async def _follow(server, follower, followed):
 async def test_server_uptime(server):
     a = await login_im(server, server.account("alice"), "desk")
     try:
-        res = await send_iq(a, f"<query xmlns='{NS_LAST}'/>", to=server.host)
-        seconds, _ = _seconds(res)
-        assert seconds >= 0
+        # The server started between the exec and its listeners answering.
+        await _next_second_after(server.ready_at)
+        seconds, _ = await _ask_since(a, server.host, server.started_at, server.ready_at)
+        assert seconds >= 1
     finally:
         await a.close()
 
@@ -48,13 +78,16 @@ async def test_follower_sees_online_then_gone_with_status(server):
     try:
         res = await send_iq(b1, f"<query xmlns='{NS_LAST}'/>", to=alice.jid)
         assert _seconds(res) == (0, ""), xml_of(res)
+        # The last unavailable presence is when Alice left: once the pong
+        # for the ping after it comes, the server has taken it.
+        left_from = time.time()
         a1.send_presence(ptype="unavailable", pstatus="gone fishing")
-        await asyncio.sleep(0.1)
+        await a1.sync()
+        left_to = time.time()
         await a1.close()
-        await asyncio.sleep(1.2)
-        res = await send_iq(b1, f"<query xmlns='{NS_LAST}'/>", to=alice.jid)
-        seconds, status = _seconds(res)
-        assert seconds >= 1 and status == "gone fishing", xml_of(res)
+        await _next_second_after(left_to)
+        seconds, status = await _ask_since(b1, alice.jid, left_from, left_to)
+        assert seconds >= 1 and status == "gone fishing", (seconds, status)
     finally:
         await close_all(a1, b1)
 
@@ -65,11 +98,15 @@ async def test_abrupt_disconnect_counts_as_leaving(server):
     a1 = await login_im(server, alice, "desk")
     b1 = await login_im(server, bob, "work")
     try:
+        # Alice left when the server noticed the drop: before Bob, who
+        # follows her, is told she is unavailable.
+        left_from = time.time()
         a1.drop()
-        await asyncio.sleep(0.5)
-        res = await send_iq(b1, f"<query xmlns='{NS_LAST}'/>", to=alice.jid)
-        seconds, status = _seconds(res)
-        assert seconds >= 0 and status == "", xml_of(res)
+        await wait_presence(b1, a1.boundjid.full, "unavailable")
+        left_to = time.time()
+        await _next_second_after(left_to)
+        seconds, status = await _ask_since(b1, alice.jid, left_from, left_to)
+        assert seconds >= 1 and status == "", (seconds, status)
     finally:
         await close_all(b1)
 
@@ -92,15 +129,18 @@ async def test_last_activity_survives_restart(server):
     alice, bob = server.account("alice"), server.account("bob")
     await _follow(server, bob, alice)
     a1 = await login_im(server, alice, "desk")
+    left_from = time.time()
     a1.send_presence(ptype="unavailable", pstatus="see you")
-    await asyncio.sleep(0.1)
+    await a1.sync()
+    left_to = time.time()
     await a1.close()
-    await asyncio.sleep(0.3)
+    # Counted from when she left, not from the restart a second later.
+    await _next_second_after(left_to)
     server.restart()
     b1 = await login_im(server, bob, "work")
     try:
-        res = await send_iq(b1, f"<query xmlns='{NS_LAST}'/>", to=alice.jid)
-        assert _seconds(res)[1] == "see you", xml_of(res)
+        _, status = await _ask_since(b1, alice.jid, left_from, left_to)
+        assert status == "see you", status
     finally:
         await close_all(b1)
 

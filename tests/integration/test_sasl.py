@@ -74,25 +74,62 @@ async def test_scram_plus_tls_server_end_point(server):
             await finish_session(c)
 
 
+# OpenSSL's SSL_OP_NO_EXTENDED_MASTER_SECRET (Python's ssl has no name for it).
+_OP_NO_EXTENDED_MASTER_SECRET = 0x1
+
+
+async def _starttls_channel_bindings(server, ctx):
+    """STARTTLS with `ctx`; returns the connection and the channel binding
+    types its post-TLS features offer."""
+    c = await Client.connect(server.ports["required"])
+    await c.open_stream()
+    await c.starttls(ctx)
+    await c.open_stream()
+    cb = c.features.find(q("sasl-channel-binding", NS_SASL_CB))
+    assert cb is not None, f"no <sasl-channel-binding/>: {tostring(c.features)}"
+    return c, {b.get("type") for b in cb}
+
+
 async def test_scram_plus_tls_unique(server):
-    """tls-unique is offered beyond the spec (docs/features.md); where it is
-    offered it must match what a client computes (Python's
-    get_channel_binding: the client's Finished message)."""
+    """tls-unique is offered beyond the spec (docs/internals/auth.md) on
+    TLS 1.3 and on TLS 1.2 with extended master secret, and there it must
+    match what a client computes (Python's get_channel_binding: the
+    client's Finished message) and nothing else."""
     account = server.account()
     for max_version in (None, ssl.TLSVersion.TLSv1_2):
-        c = await Client.connect(server.ports["required"])
-        await c.open_stream()
-        await c.starttls(tls_context(max_version=max_version))
-        await c.open_stream()
-        cb = c.features.find(q("sasl-channel-binding", NS_SASL_CB))
-        types = {b.get("type") for b in cb} if cb is not None else set()
-        if "tls-unique" not in types:
-            await c.close()
-            continue
+        what = f"TLS {'1.2' if max_version else '1.3'}"
+        c, types = await _starttls_channel_bindings(server, tls_context(max_version=max_version))
+        assert "tls-unique" in types, f"{what}: tls-unique not offered: {sorted(types)}"
         data = c.ssl_object.get_channel_binding("tls-unique")
+        assert data, f"{what}: the client has no tls-unique data"
         await c.auth_scram(account.user, account.password, "SCRAM-SHA-256-PLUS",
                            gs2="p=tls-unique,,", cb_data=data)
         await finish_session(c)
+        # The same type with other data (a man in the middle's) fails.
+        c, _ = await _starttls_channel_bindings(server, tls_context(max_version=max_version))
+        wrong = bytes(b ^ 0xFF for b in c.ssl_object.get_channel_binding("tls-unique"))
+        await expect_failure(c.auth_scram(account.user, account.password, "SCRAM-SHA-256-PLUS",
+                                          gs2="p=tls-unique,,", cb_data=wrong),
+                             "not-authorized")
+        await c.close()
+
+
+async def test_tls_unique_not_offered_on_tls12_without_ems(server):
+    """TLS 1.2 without extended master secret is open to the triple
+    handshake attack on tls-unique: it is not offered there, and a client
+    that asks for it anyway is refused."""
+    ctx = tls_context(max_version=ssl.TLSVersion.TLSv1_2)
+    ctx.options |= _OP_NO_EXTENDED_MASTER_SECRET
+    c, types = await _starttls_channel_bindings(server, ctx)
+    assert c.ssl_object.version() == "TLSv1.2", c.ssl_object.version()
+    assert "tls-unique" not in types, sorted(types)
+    assert "tls-server-end-point" in types, sorted(types)
+    account = server.account()
+    await expect_failure(c.auth_scram(account.user, account.password, "SCRAM-SHA-256-PLUS",
+                                      gs2="p=tls-unique,,",
+                                      cb_data=c.ssl_object.get_channel_binding("tls-unique")),
+                         "not-authorized")
+    await c.close()
 
 
 async def test_plain_over_tls(server):
