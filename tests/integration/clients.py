@@ -54,7 +54,14 @@ else:
 
 
 class LoginFailed(Exception):
-    """The client could not log in; the message says how far it got."""
+    """The client could not log in; the message says how far it got, and
+    `failure` / `stream_error` hold the SASL failure and stream error
+    conditions the server sent (None if it sent none)."""
+
+    def __init__(self, message, client=None):
+        super().__init__(message)
+        self.failure = client.failure if client is not None else None
+        self.stream_error = client.stream_error if client is not None else None
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +290,7 @@ async def login(server, account, resource=None, *, direct=False, port=None,
             started.set_exception(LoginFailed(
                 f"{account.jid}: disconnected before the session started "
                 f"(sasl failure: {client.failure}, stream error: "
-                f"{client.stream_error}, reason: {reason})"))
+                f"{client.stream_error}, reason: {reason})", client))
 
     client.add_event_handler("session_start", on_session_start)
     client.add_event_handler("disconnected", on_end)
@@ -303,7 +310,7 @@ async def login(server, account, resource=None, *, direct=False, port=None,
         client.dispose()
         raise LoginFailed(f"{account.jid}: no session within {timeout} s "
                           f"(sasl failure: {client.failure}, stream error: "
-                          f"{client.stream_error})") from None
+                          f"{client.stream_error})", client) from None
     except BaseException:
         client.cancel_connection_attempt()
         client.drop()
@@ -312,12 +319,16 @@ async def login(server, account, resource=None, *, direct=False, port=None,
     return client
 
 
-async def login_fails(server, account, password=None, **kw):
-    """Try to log in; return the LoginFailed exception (its text names the
-    SASL failure condition) or raise AssertionError if the login worked."""
+async def login_fails(server, account, password=None, condition="not-authorized", **kw):
+    """Try to log in; expect the server to refuse it with the SASL failure
+    `condition` (None: any refusal, even a timeout). Returns the LoginFailed
+    exception (its text names the SASL failure condition); AssertionError if
+    the login worked or failed some other way."""
     try:
         c = await login(server, account, password=password, **kw)
     except LoginFailed as e:
+        assert condition is None or e.failure == condition, \
+            f"expected SASL failure <{condition}/>: {e}"
         return e
     await c.close()
     raise AssertionError(f"{account.jid} logged in, but it should not have")
