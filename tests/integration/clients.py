@@ -385,11 +385,11 @@ def xml_of(stanza):
 #     client.roster_pushes  roster pushes (iq type='set', jabber:iq:roster)
 #     client.block_pushes   block list pushes (iq type='set', urn:xmpp:blocking)
 #
-# Absence ("Carol did not get it") is checked after settle(), which makes
-# sure that whatever the server routed earlier has arrived.
+# Absence ("Carol did not get it") is checked after settle(sender, carol),
+# the ping barrier: whatever the sender's stanzas made the server send has
+# then arrived.
 
 import collections as _collections
-import uuid as _uuid
 from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
 from slixmpp.xmlstream.matcher.base import MatcherBase as _MatcherBase
@@ -692,28 +692,27 @@ def presences_from(client, bare, type=None):
         lambda p: from_account(p, bare) and (type is None or ptype(p) == type))
 
 
-# -- markers --------------------------------------------------------------------
+# -- the barrier ----------------------------------------------------------------
 
-def new_token(prefix="marker"):
-    return f"{prefix}-{_uuid.uuid4().hex[:10]}"
+async def settle(senders, *targets):
+    """The barrier to pass before asserting that something did not arrive:
+    each of `senders` (a client or a list of clients) pings the server, then
+    each of `targets` does. Canto answers a client's ping only once it has
+    routed (and, where it stores, made durable) everything that client sent
+    before it, and it writes the pong after everything already queued for
+    that client. So after the senders' pongs, whatever their stanzas made
+    the server send is queued for the targets, and after each target's
+    pong it has reached that target's mailboxes. No sleep, no marker.
 
-
-async def settle(sender, *targets, grace=0.2):
-    """Make sure what the server has routed so far has arrived: `sender`
-    pings the server (its earlier stanzas are done), sends a marker message
-    to each target's full JID and waits for it, then waits `grace` s more
-    for anything routed along other paths. Call it before asserting that
-    something did not arrive. `sender` must be able to reach the targets
-    (not blocked by them)."""
-    await sender.sync()
-    for t in targets:
-        if t is None:
-            continue
-        token = new_token()
-        sender.send_message(mto=t.boundjid.full, mbody=token, mtype="chat")
-        await t.message_box.wait(lambda m: m["body"] == token,
-                                 what=f"marker message to {t.boundjid.full}")
-    await asyncio.sleep(grace)
+    It covers what the senders sent, not what others send meanwhile nor
+    what the server does later on its own (a timeout, a drop it notices
+    later): wait for such an event itself. A client may be both a sender
+    and a target (its stanzas to itself, or to others and back)."""
+    if senders is None or not isinstance(senders, (list, tuple)):
+        senders = [senders]
+    for c in (*senders, *targets):
+        if c is not None:
+            await c.sync()
 
 
 # -- subscriptions ----------------------------------------------------------------

@@ -7,10 +7,10 @@ wait for the next login; headlines reach every resource; what a client writes
 arrives untouched except for a stamped from; iq between clients and to the
 server; and a resource's other resources see it come and go.
 
-Negative checks ("B2 did not get it") use a marker: after the stanza under
-test, the sender sends a second message straight to B2's full JID. The server
-handles one session's stanzas in order, so once B2 has the marker, anything
-routed to B2 before it is already in B2's inbox.
+Negative checks ("B2 did not get it") use the ping barrier settle(sender,
+B2) from clients.py: once the sender's ping and then B2's are answered,
+anything the server routed to B2 because of the sender's stanzas is already
+in B2's inbox.
 """
 
 import datetime
@@ -18,20 +18,18 @@ import uuid
 
 import harness
 from clients import (IqError, NS_CLIENT, bodies, close_all,
-                     delay_of, error_condition, login, xml_of)
+                     delay_of, error_condition, login, settle, xml_of)
 
 
 def _uid():
     return uuid.uuid4().hex[:10]
 
 
-async def _marker(sender, target):
-    """Send a marker chat to target's full JID and wait until it arrives;
-    return the messages that arrived at target before it."""
-    token = "marker-" + _uid()
-    sender.send_message(mto=target.boundjid.full, mbody=token, mtype="chat")
-    _, before = await target.message_matching(lambda m: m["body"] == token)
-    return before
+async def _inbox_after_settle(sender, target):
+    """The messages in target's inbox (taken out) once what `sender` sent
+    so far has been routed and has reached the target: settle()."""
+    await settle(sender, target)
+    return target.drain()
 
 
 def _bodies_of(msgs):
@@ -121,7 +119,7 @@ async def test_chat_to_full_jid(server):
         assert msg["type"] == "chat"
         assert msg["from"].full == ca.boundjid.full, msg["from"]
         assert msg["to"].full == cb2.boundjid.full, msg["to"]
-        before = await _marker(ca, cb1)
+        before = await _inbox_after_settle(ca, cb1)
         assert before == [], _bodies_of(before)
     finally:
         await close_all(ca, cb1, cb2)
@@ -140,7 +138,7 @@ async def test_bare_jid_goes_to_highest_priority(server):
         ca.send_message(mto=b.jid, mbody="normal too", mtype="normal")
         msg = await high.next_message()
         assert msg["body"] == "normal too"
-        before = await _marker(ca, low)
+        before = await _inbox_after_settle(ca, low)
         assert before == [], f"low-priority resource got {_bodies_of(before)}"
     finally:
         await close_all(ca, high, low)
@@ -168,7 +166,7 @@ async def test_negative_priority_only_goes_offline(server):
     bob2 = None
     try:
         ca.send_message(mto=b.jid, mbody="stored for later", mtype="chat")
-        before = await _marker(ca, shy)
+        before = await _inbox_after_settle(ca, shy)
         assert before == [], f"negative-priority resource got {_bodies_of(before)}"
         await ca.sync()       # the message is stored now
         bob2 = await login(server, b, resource="desk", priority=0)
@@ -193,7 +191,7 @@ async def test_headline_to_bare_reaches_all_non_negative(server):
         for c in (b1, b2):
             msg = await c.next_message()
             assert msg["body"] == "news" and msg["type"] == "headline", xml_of(msg)
-        before = await _marker(ca, b3)
+        before = await _inbox_after_settle(ca, b3)
         assert before == [], f"negative-priority resource got {_bodies_of(before)}"
     finally:
         await close_all(ca, b1, b2, b3)
@@ -217,7 +215,7 @@ async def test_groupchat_and_error_messages_to_a_user(server):
         ca.send_message(mto=b.jid, mbody="plain", mtype="normal")
         msg = await cb.next_message()
         assert msg["body"] == "plain" and msg["type"] == "normal", xml_of(msg)
-        before = await _marker(ca, cb)
+        before = await _inbox_after_settle(ca, cb)
         assert before == [], f"an error message was delivered: {_bodies_of(before)}"
     finally:
         await close_all(ca, cb)
@@ -289,7 +287,7 @@ async def test_full_jid_of_gone_resource_goes_to_bare(server):
         msg = await best.next_message()
         assert msg["body"] == "where are you", xml_of(msg)
         assert msg["from"].full == ca.boundjid.full
-        before = await _marker(ca, other)
+        before = await _inbox_after_settle(ca, other)
         assert before == [], _bodies_of(before)
         # A resource that really left: same thing.
         await other.close()

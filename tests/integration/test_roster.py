@@ -13,8 +13,9 @@ The server advertises roster versioning, so every client here asks with
 ver='' (no cached copy yet) and expects a 'ver' on results and pushes.
 Limits under test: a name or a group is at most 1023 bytes.
 
-Checks that something did not arrive use settle() from clients.py: a
-marker message to the device, then a short grace period.
+Checks that something did not arrive use settle(sender, device) from
+clients.py: the sender, then the device, pings the server (a ping is a
+barrier in Canto).
 """
 
 import uuid
@@ -166,7 +167,7 @@ async def test_pushes_reach_every_interested_resource_only(server):
         await roster_remove(quiet, bob)
         for c in (desk, quiet):
             await wait_push(c, bob, subscription="remove")
-        await settle(desk, bot)
+        await settle([desk, quiet], bot)
         got = bot.roster_pushes.matching()
         assert got == [], f"a resource that never asked for the roster got pushes: " \
                           f"{[xml_of(i) for i in got]}"
@@ -211,7 +212,7 @@ async def test_versioning_current_version_gets_empty_result(server):
         up_to_date = await roster_get(laptop, ver=full.ver)
         assert up_to_date is None, \
             f"client's version is current, expected an empty result, got {up_to_date}"
-        await settle(desk, laptop)
+        await settle([desk, laptop], laptop)
         assert laptop.roster_pushes.matching() == [], \
             [xml_of(i) for i in laptop.roster_pushes.matching()]
     finally:
