@@ -3,6 +3,7 @@ errors, and the iqs the server itself answers (RFC 6120 sections 7, 8 and 10;
 XEP-0030, XEP-0092, XEP-0199, XEP-0202).
 """
 
+import asyncio
 import os
 import re
 import sys
@@ -10,9 +11,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from rawxmpp import (NS_CLIENT, NS_DISCO_INFO, NS_DISCO_ITEMS,  # noqa: E402
-                     NS_SESSION, NS_STANZAS, NS_TIME, NS_VERSION, login,
-                     new_id, q, tostring)
+from rawxmpp import (NS_BIND, NS_CLIENT, NS_DISCO_INFO,  # noqa: E402
+                     NS_DISCO_ITEMS, NS_PING, NS_SESSION, NS_STANZAS, NS_TIME,
+                     NS_VERSION, Client, login, new_id, q, tostring)
 
 
 def is_message(el, id=None):
@@ -78,6 +79,57 @@ async def test_resource_conflict(server):
     assert msg.findtext(q("body", NS_CLIENT)) == "who", tostring(msg)
     await new.close_stream()
     await p.close_stream()
+
+
+async def test_stanzas_to_a_binding_session_follow_the_bind_result(server):
+    """A message and an iq sent to a full JID while that session is still
+    binding (its bind result waits for the account's roster and vCard hash
+    to be read) are kept and delivered right after the bind result, in
+    order; the iq gets its answer. They used to be dropped silently.
+
+    Bob's bind and Alice's stanzas leave back to back on loopback, so the
+    server reads Alice's while Bob's bind is still held; each round is
+    checked with ping barriers, never with sleeps: once Alice's ping and
+    then Bob's come back, everything the server did with Alice's stanzas
+    is on Bob's wire before his pong."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a = await login(server, alice, resource="a")
+    for round in range(6):
+        resource = f"binding-{round}"
+        b = await Client.connect(server.ports["required"])
+        await b.open_stream()
+        await b.starttls()
+        await b.open_stream()
+        await b.authenticate(bob.user, bob.password)
+        await b.open_stream()
+        bind_id, msg_id, iq_id = new_id("bind"), new_id("early-msg"), new_id("early-iq")
+        to = f"{bob.jid}/{resource}"
+        b.writer.write(f"<iq type='set' id='{bind_id}'><bind xmlns='{NS_BIND}'>"
+                       f"<resource>{resource}</resource></bind></iq>".encode())
+        a.writer.write(f"<message to='{to}' id='{msg_id}' type='chat'><body>early</body></message>"
+                       f"<iq to='{to}' type='get' id='{iq_id}'><query xmlns='urn:example:early'/></iq>"
+                       .encode())
+        await asyncio.gather(b.writer.drain(), a.writer.drain())
+        await a.ping()
+        first = await b.read_stanza()
+        assert first.get("id") == bind_id and first.get("type") == "result", \
+            f"round {round}: the bind result must come first: {tostring(first)}"
+        ping_id = new_id("barrier")
+        await b.send(f"<iq type='get' id='{ping_id}'><ping xmlns='{NS_PING}'/></iq>")
+        got = []
+        while True:
+            el = await b.read_stanza()
+            if el.get("id") == ping_id:
+                break
+            got.append(el)
+        assert [e.get("id") for e in got] == [msg_id, iq_id], \
+            f"round {round}: before the pong: {[tostring(e) for e in got]}"
+        assert all(e.get("from") == a.jid for e in got), [tostring(e) for e in got]
+        await b.send(f"<iq type='result' id='{iq_id}' to='{a.jid}'/>")
+        answer = await a.wait_stanza(lambda e: e.get("id") == iq_id)
+        assert answer.get("type") == "result" and answer.get("from") == to, tostring(answer)
+        await b.close_stream()
+    await a.close_stream()
 
 
 # ---------------------------------------------------------------------------
