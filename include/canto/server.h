@@ -74,7 +74,7 @@ struct canto_server {
     struct canto_hashmap users;          /* bare JID -> struct canto_user */
     struct canto_c2s *c2s_list;          /* every c2s connection (for shutdown) */
     struct canto_net_buffers *netbufs;   /* shared read buffers of this loop */
-    struct canto_buf scratch;            /* serialisation of one outgoing stanza at a time */
+    struct canto_xml_scratch scratch;    /* serialisation of outgoing stanzas (canto_stanza_serialized) */
     struct canto_conn_limits c2s_limits;
     struct canto_conn_caps conn_caps;    /* connections per address and in total */
     unsigned char fake_secret[32];       /* SCRAM salts for unknown users */

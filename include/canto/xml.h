@@ -50,10 +50,19 @@ struct canto_xml_node {
     struct canto_xml_node *next;       /* next sibling */
 };
 
+struct canto_xml_scratch;
+struct canto_xml_bytes;
+
 struct canto_stanza {
     int refs;                   /* holders; freed when it drops to 0 */
     struct canto_arena arena;   /* owns every node, attribute and string */
     struct canto_xml_node *root;
+    /* Its serialisation, kept so that a stanza sent to many sessions is
+     * serialised once (see canto_stanza_serialized); every builder
+     * function below forgets it. */
+    struct canto_xml_bytes *bytes;          /* bytes kept on the stanza, or NULL */
+    const struct canto_xml_scratch *scratch;/* a scratch buffer that may hold them */
+    uint64_t scratch_serial;                /* ...if its serial is still this one */
 };
 
 /* --- stanza lifetime and building ------------------------------------- */
@@ -89,8 +98,8 @@ void canto_xml_set_attr(struct canto_stanza *st, struct canto_xml_node *node, co
 /* Set an attribute with a namespace (e.g. CANTO_NS_XML "lang"). */
 void canto_xml_set_attr_ns(struct canto_stanza *st, struct canto_xml_node *node, const char *ns,
                            const char *name, const char *value);
-/* Unlink node from its parent (memory stays in the arena). */
-void canto_xml_remove(struct canto_xml_node *node);
+/* Unlink node (of st) from its parent (memory stays in the arena). */
+void canto_xml_remove(struct canto_stanza *st, struct canto_xml_node *node);
 
 /* --- reading ------------------------------------------------------------ */
 
@@ -117,6 +126,31 @@ const char *canto_xml_text(struct canto_stanza *st, const struct canto_xml_node 
  * Text and attribute values are escaped; output is always well-formed. */
 void canto_xml_serialize(const struct canto_xml_node *node, const char *parent_ns,
                          struct canto_buf *out);
+
+/* One loop's buffer for serialising outgoing stanzas: the stream writes
+ * the bytes out at once, so one buffer serves every stanza and is never
+ * freed and reallocated. It remembers whose bytes it holds. */
+struct canto_xml_scratch {
+    struct canto_buf buf;
+    const char *ns;  /* the default namespace buf was written for */
+    uint64_t serial; /* numbers what buf held; 0: nothing yet */
+};
+
+void canto_xml_scratch_free(struct canto_xml_scratch *scratch);
+
+/* The bytes of st's root written where the default namespace is ns
+ * (CANTO_NS_CLIENT on a c2s stream), *len set; they point into scratch or
+ * into st and stay valid until either is used again or st changes. A
+ * stanza sent to many sessions is serialised once: the first time into
+ * scratch, and later calls find it there as long as nothing else was
+ * serialised in between; if something was, the bytes are then kept on the
+ * stanza (until it changes or is freed), so no stanza is serialised more
+ * than twice however many sessions get it, and a stanza sent once (the
+ * usual case, and what idle sessions keep) costs no memory for it.
+ * Serialising writes to st: a stanza shared by several threads must be
+ * serialised by one of them only (or copied). */
+const char *canto_stanza_serialized(struct canto_stanza *st, const char *ns,
+                                    struct canto_xml_scratch *scratch, size_t *len);
 
 /* --- the stream parser ---------------------------------------------------- */
 

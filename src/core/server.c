@@ -254,7 +254,7 @@ void canto_server_free(struct canto_server *srv)
         canto_net_buffers_close(srv->netbufs); /* freed when the loop runs its close */
     canto_hashmap_free(&srv->users);
     canto_conn_caps_free(&srv->conn_caps);
-    canto_buf_free(&srv->scratch);
+    canto_xml_scratch_free(&srv->scratch);
     canto_config_free(srv->cfg);
     free(srv->cfg);
     canto_wipe(srv->fake_secret, sizeof srv->fake_secret);

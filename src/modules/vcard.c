@@ -192,7 +192,7 @@ static bool put_hash(struct canto_stanza *st, const char *hash)
     while (c) {
         struct canto_xml_node *next = canto_xml_next_element(c);
         if (is_update(c))
-            canto_xml_remove(c);
+            canto_xml_remove(st, c);
         c = next;
     }
     struct canto_xml_node *x = canto_xml_add_child(st, st->root, "x", NS_VCARD_UPDATE);

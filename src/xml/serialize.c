@@ -22,11 +22,16 @@
  * be valid XML names: they come from the parser or from code.
  *
  * The walk is iterative (trees built by code have no depth limit) and the
- * output is appended to a caller's buffer, so one stanza broadcast to many
- * sessions is serialized once.
+ * output is appended to a caller's buffer. canto_stanza_serialized adds the
+ * memory that makes one stanza broadcast to many sessions cost one
+ * serialization: the scratch buffer numbers what it holds and the stanza
+ * remembers its number, so the next session finds the bytes still there;
+ * only when other output came in between are the bytes copied onto the
+ * stanza itself.
  */
 #include "canto/xml.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define NS_XMLNS "http://www.w3.org/2000/xmlns/"
@@ -248,4 +253,58 @@ void canto_xml_serialize(const struct canto_xml_node *node, const char *parent_n
             return;
         n = n->next;
     }
+}
+
+/* Serialisation kept on a stanza: the bytes, then the namespace's name. */
+struct canto_xml_bytes {
+    size_t len;
+    const char *ns; /* points after data */
+    char data[];
+};
+
+static bool same_ns(const char *a, const char *b)
+{
+    return a == b || strcmp(a, b) == 0;
+}
+
+void canto_xml_scratch_free(struct canto_xml_scratch *scratch)
+{
+    canto_buf_free(&scratch->buf);
+    scratch->ns = NULL;
+}
+
+const char *canto_stanza_serialized(struct canto_stanza *st, const char *ns,
+                                    struct canto_xml_scratch *scratch, size_t *len)
+{
+    ns = ns_or_empty(ns);
+    struct canto_xml_bytes *kept = st->bytes;
+    if (kept && same_ns(kept->ns, ns)) {
+        *len = kept->len;
+        return kept->data;
+    }
+    if (st->scratch == scratch && st->scratch_serial == scratch->serial && same_ns(scratch->ns, ns)) {
+        *len = scratch->buf.len;
+        return scratch->buf.data;
+    }
+    /* Serialised before (so sent to several sessions) but lost from the
+     * scratch buffer: this time keep the bytes. */
+    bool again = st->scratch != NULL;
+    canto_buf_reset(&scratch->buf);
+    canto_xml_serialize(st->root, ns, &scratch->buf);
+    scratch->ns = ns;
+    st->scratch = scratch;
+    st->scratch_serial = ++scratch->serial;
+    *len = scratch->buf.len;
+    if (!again)
+        return scratch->buf.data;
+    size_t ns_len = strlen(ns);
+    kept = canto_xmalloc(sizeof(*kept) + scratch->buf.len + ns_len + 1);
+    kept->len = scratch->buf.len;
+    memcpy(kept->data, scratch->buf.data, kept->len);
+    char *ns_copy = kept->data + kept->len;
+    memcpy(ns_copy, ns, ns_len + 1);
+    kept->ns = ns_copy;
+    free(st->bytes);
+    st->bytes = kept;
+    return kept->data;
 }

@@ -160,8 +160,16 @@ void canto_stanza_unref(struct canto_stanza *st)
         return;
     if (__atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
+    free(st->bytes);
     canto_arena_free(&st->arena);
     free(st);
+}
+
+/* st is about to change: its serialisation is no longer its own. */
+static void changed(struct canto_stanza *st)
+{
+    canto_free_null(&st->bytes);
+    st->scratch = NULL;
 }
 
 /* --- building --------------------------------------------------------------- */
@@ -226,6 +234,7 @@ struct canto_xml_attr *canto__xml_attr_new(struct canto_stanza *st, const char *
 struct canto_xml_node *canto_xml_add_child(struct canto_stanza *st, struct canto_xml_node *parent,
                                            const char *name, const char *ns)
 {
+    changed(st);
     const char *ns_copy;
     if (!ns)
         ns_copy = parent ? parent->ns : "";
@@ -239,6 +248,7 @@ struct canto_xml_node *canto_xml_add_child(struct canto_stanza *st, struct canto
 struct canto_xml_node *canto_xml_add_text(struct canto_stanza *st, struct canto_xml_node *parent,
                                           const char *text, size_t len)
 {
+    changed(st);
     return canto__xml_text(st, parent, text, len);
 }
 
@@ -263,6 +273,7 @@ void canto_xml_set_attr(struct canto_stanza *st, struct canto_xml_node *node, co
 void canto_xml_set_attr_ns(struct canto_stanza *st, struct canto_xml_node *node, const char *ns,
                            const char *name, const char *value)
 {
+    changed(st);
     struct canto_xml_attr **link = &node->attrs;
     while (*link) {
         struct canto_xml_attr *at = *link;
@@ -284,8 +295,9 @@ void canto_xml_set_attr_ns(struct canto_stanza *st, struct canto_xml_node *node,
 
 /* Children are singly linked, so unlinking walks the siblings: O(siblings),
  * which is fine for the rare edits stanzas get. */
-void canto_xml_remove(struct canto_xml_node *node)
+void canto_xml_remove(struct canto_stanza *st, struct canto_xml_node *node)
 {
+    changed(st);
     struct canto_xml_node *parent = node->parent;
     if (!parent)
         return;
@@ -383,6 +395,7 @@ struct canto_stanza *canto_stanza_copy(const struct canto_stanza *st)
 struct canto_xml_node *canto_xml_add_copy(struct canto_stanza *st, struct canto_xml_node *parent,
                                           const struct canto_xml_node *node)
 {
+    changed(st);
     return copy_tree(st, parent, node);
 }
 

@@ -68,12 +68,12 @@ void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
      * canto_session_release), so whatever gets here may go out. */
     if (!c->stream.transport || c->state == C2S_CLOSED)
         return;
-    /* The server's scratch buffer: writing copies the bytes out at once,
-     * so one buffer serves every stanza and is never freed and reallocated. */
-    struct canto_buf *out = &c->sess->server->scratch;
-    canto_buf_reset(out);
-    canto_xml_serialize(st->root, canto_stream_stanza_ns(&c->stream), out);
-    canto_stream_send(&c->stream, out->data, out->len);
+    /* Writing copies the bytes out at once; a stanza for many sessions is
+     * serialised once for all of them (canto_stanza_serialized). */
+    size_t len;
+    const char *bytes = canto_stanza_serialized(st, canto_stream_stanza_ns(&c->stream),
+                                                &c->sess->server->scratch, &len);
+    canto_stream_send(&c->stream, bytes, len);
 }
 
 /* Our </stream:stream> is out: nothing more can be delivered on this

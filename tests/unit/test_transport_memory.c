@@ -195,7 +195,7 @@ static void fixture_init(struct fixture *f, enum canto_tls_mode tls)
 static void fixture_free(struct fixture *f)
 {
     CHECK(f->srv.c2s_list == NULL); /* every stream went with its transport */
-    canto_buf_free(&f->srv.scratch);
+    canto_xml_scratch_free(&f->srv.scratch);
 }
 
 /* A new connection, handed to the c2s kind exactly as a listener would. */

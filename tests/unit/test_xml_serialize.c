@@ -290,18 +290,18 @@ static void test_tree_api(void)
 
     /* Removal keeps the list and last_child right. */
     struct canto_xml_node *last = root->last_child;
-    canto_xml_remove(last);
+    canto_xml_remove(st, last);
     CHECK(last->parent == NULL);
     CHECK_SER(root, "", "<presence b=\"two\" c=\"3\" a=\"one\">x<show>chat</show>y"
                         "<status xmlns=\"urn:s\"/></presence>");
-    canto_xml_remove(show);
-    canto_xml_remove(root->children);
+    canto_xml_remove(st, show);
+    canto_xml_remove(st, root->children);
     CHECK_SER(root, "", "<presence b=\"two\" c=\"3\" a=\"one\">y<status xmlns=\"urn:s\"/>"
                         "</presence>");
     canto_xml_add_child(st, root, "priority", NULL);
     CHECK_SER(root, "", "<presence b=\"two\" c=\"3\" a=\"one\">y<status xmlns=\"urn:s\"/>"
                         "<priority/></presence>");
-    canto_xml_remove(root); /* the root has no parent: nothing happens */
+    canto_xml_remove(st, root); /* the root has no parent: nothing happens */
     CHECK(st->root == root);
 
     /* Deep copies are equal and independent. */
@@ -374,6 +374,79 @@ static void test_deep_tree(void)
     canto_stanza_unref(st);
 }
 
+
+/* Serialise st through the scratch buffer and check the bytes. */
+#define CHECK_BYTES(st, ns, scratch, expected)                                  \
+    do {                                                                        \
+        size_t len_;                                                            \
+        const char *b_ = canto_stanza_serialized((st), (ns), (scratch), &len_); \
+        CHECK_INT(len_, strlen(expected));                                      \
+        CHECK(len_ == strlen(expected) && memcmp(b_, (expected), len_) == 0);   \
+    } while (0)
+
+/* A stanza for many sessions is serialised once; any change through the
+ * builder functions is seen at the next serialisation. The scratch's serial
+ * counts serialisations. */
+static void test_serialized_once(void)
+{
+    struct canto_xml_scratch scratch = {0};
+    struct canto_stanza *st = canto_stanza_new_root("message", CANTO_NS_CLIENT);
+    canto_xml_set_attr(st, st->root, "to", "a@b");
+    struct canto_xml_node *body = canto_xml_add_text_child(st, st->root, "body", "hi");
+    const char *want = "<message to=\"a@b\"><body>hi</body></message>";
+    for (int i = 0; i < 5; i++)
+        CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, want);
+    CHECK_INT(scratch.serial, 1);
+    CHECK(st->bytes == NULL); /* sent back to back: nothing kept */
+
+    /* Another stanza in between: st is serialised a second time and its
+     * bytes are kept on it from then on. */
+    struct canto_stanza *other = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
+    CHECK_BYTES(other, CANTO_NS_CLIENT, &scratch, "<presence/>");
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, want);
+    CHECK_INT(scratch.serial, 3);
+    CHECK(st->bytes != NULL);
+    CHECK_BYTES(other, CANTO_NS_CLIENT, &scratch, "<presence/>"); /* the last one now */
+    CHECK_INT(scratch.serial, 4);
+    for (int i = 0; i < 5; i++)
+        CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, want);
+    CHECK_INT(scratch.serial, 4);
+
+    /* Keyed by the default namespace around it. */
+    CHECK_BYTES(st, CANTO_NS_SERVER, &scratch,
+                "<message xmlns=\"jabber:client\" to=\"a@b\"><body>hi</body></message>");
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, want);
+
+    /* Every builder function forgets the bytes. */
+    canto_xml_set_attr(st, st->root, "id", "1");
+    want = "<message to=\"a@b\" id=\"1\"><body>hi</body></message>";
+    CHECK(st->bytes == NULL);
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, want);
+    canto_xml_add_text(st, body, "!", 1);
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, "<message to=\"a@b\" id=\"1\"><body>hi!</body></message>");
+    canto_xml_add_child(st, st->root, "x", "urn:x");
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch,
+                "<message to=\"a@b\" id=\"1\"><body>hi!</body><x xmlns=\"urn:x\"/></message>");
+    canto_xml_remove(st, body);
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch, "<message to=\"a@b\" id=\"1\"><x xmlns=\"urn:x\"/></message>");
+    canto_xml_add_copy(st, st->root, other->root);
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch,
+                "<message to=\"a@b\" id=\"1\"><x xmlns=\"urn:x\"/><presence/></message>");
+    canto_xml_set_attr_ns(st, st->root, CANTO_NS_XML, "lang", "en");
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch,
+                "<message to=\"a@b\" id=\"1\" xml:lang=\"en\"><x xmlns=\"urn:x\"/><presence/></message>");
+    canto_xml_set_attr(st, st->root, "to", NULL);
+    CHECK_BYTES(st, CANTO_NS_CLIENT, &scratch,
+                "<message id=\"1\" xml:lang=\"en\"><x xmlns=\"urn:x\"/><presence/></message>");
+    /* A copy starts with nothing remembered. */
+    struct canto_stanza *cp = canto_stanza_copy(st);
+    CHECK(cp->bytes == NULL && cp->scratch == NULL);
+    canto_stanza_unref(cp);
+    canto_stanza_unref(other);
+    canto_stanza_unref(st);
+    canto_xml_scratch_free(&scratch);
+}
+
 int main(void)
 {
     test_escaping();
@@ -381,5 +454,6 @@ int main(void)
     test_round_trip();
     test_tree_api();
     test_deep_tree();
+    test_serialized_once();
     return CHECK_DONE();
 }
