@@ -28,7 +28,7 @@ trap 'rm -f "$seen_exceptions"' EXIT
 # (neither includes the other), xmpp 3, core 4, modules 5, programs 6.
 header_layer() {
     case "$1" in
-    common|buf|arena|log|hashmap|jid|base64|utf8|scram|addr) echo util ;;
+    common|buf|arena|log|hashmap|jid|base64|utf8|scram|addr|xep) echo util ;;
     xml) echo xml ;;
     net|transport) echo net ;;
     storage) echo storage ;;

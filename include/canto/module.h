@@ -16,6 +16,7 @@
 #include "canto/common.h"
 #include "canto/config.h"
 #include "canto/jid.h"
+#include "canto/xep.h"
 #include "canto/xml.h"
 
 struct canto_host;
@@ -109,13 +110,6 @@ struct canto_iq_reg {
     const char *ns;   /* namespace of the payload element */
     canto_iq_fn fn;
     unsigned scope;   /* CANTO_IQ_* bits; 0 means CANTO_IQ_SERVER */
-};
-
-/* One XEP a module implements, for the DOAP file (XEP-0453) and the
- * human page generated from it (docs/xeps.md). */
-struct canto_xep {
-    const char *id;   /* "XEP-0199" */
-    const char *note; /* "Title: what is supported, and how", for users */
 };
 
 struct canto_module {

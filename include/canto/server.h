@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "canto/c2s.h"
 #include "canto/config.h"
 #include "canto/hashmap.h"
 #include "canto/module.h"
@@ -15,7 +16,6 @@
 #include "canto/storage.h"
 
 struct canto_server;
-struct canto_c2s;
 
 struct canto_hook_entry {
     int priority;
@@ -72,7 +72,7 @@ struct canto_server {
     size_t nlisteners;
     size_t listeners_open;               /* handles not yet closed at stop */
     struct canto_hashmap users;          /* bare JID -> struct canto_user */
-    struct canto_c2s *c2s_list;          /* every c2s connection (for shutdown) */
+    struct canto_c2s_service c2s;        /* what c2s streams get from the core; the streams */
     struct canto_net_buffers *netbufs;   /* shared read buffers of this loop */
     struct canto_xml_scratch scratch;    /* serialisation of outgoing stanzas (canto_stanza_serialized) */
     struct canto_conn_limits c2s_limits;
@@ -93,6 +93,8 @@ int canto_server_listen(struct canto_server *srv, struct canto_buf *err);
 /* Stop accepting, close every session with system-shutdown. The loop ends
  * when everything is closed; then call canto_server_free. */
 void canto_server_stop(struct canto_server *srv);
+/* Whether any stream is still open (canto_server_stop waits for none). */
+bool canto_server_has_streams(const struct canto_server *srv);
 void canto_server_free(struct canto_server *srv);
 
 /* The served host with this prepared name, or NULL. */

@@ -159,7 +159,8 @@ int main(int argc, char **argv)
     /* Drain: streams get system-shutdown and close; bounded in time. */
     canto_server_stop(&d->server);
     uint64_t deadline = canto_now_ms() + SHUTDOWN_WAIT_MS;
-    while ((d->server.c2s_list || d->server.listeners_open) && canto_now_ms() < deadline)
+    while ((canto_server_has_streams(&d->server) || d->server.listeners_open) &&
+           canto_now_ms() < deadline)
         uv_run(&loop, UV_RUN_ONCE);
     canto_server_free(&d->server);
     uv_walk(&loop, close_walk, NULL);

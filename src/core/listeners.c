@@ -5,20 +5,11 @@
  */
 #include <string.h>
 
-#include "canto/c2s.h"
+#include "core/c2s_core.h"
 #include "core/listeners.h"
 
-static const struct canto_listener_kind c2s_kind = {
-    .name = "c2s",
-    .what = "clients",
-    .refusal = canto_c2s_refusal,
-    .accept = canto_c2s_accept,
-    .release_idle = canto_c2s_release_idle,
-    .close_all = canto_c2s_close_all,
-};
-
 const struct canto_listener_kind *const canto_listener_kinds[] = {
-    &c2s_kind,
+    &canto_c2s_listener_kind, /* core/c2s_core.c */
     NULL,
 };
 

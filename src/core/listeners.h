@@ -9,6 +9,7 @@
 #ifndef CANTO_CORE_LISTENERS_H
 #define CANTO_CORE_LISTENERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct canto_server;
@@ -21,6 +22,9 @@ struct canto_listener_kind {
     /* Written to a connection refused by a connection cap before it is
      * closed (in the kind's protocol); NULL to close without a word. */
     const char *refusal;
+    /* Once per server, after storage and modules started and before the
+     * first connection: set up what the kind's streams share. */
+    void (*start)(struct canto_server *srv);
     /* A new connection on l: attach a stream to t (transport.h). */
     void (*accept)(struct canto_listener *l, struct canto_transport *t);
     /* Optional: give back idle streams' memory (the periodic sweep);
@@ -28,6 +32,8 @@ struct canto_listener_kind {
     size_t (*release_idle)(struct canto_server *srv);
     /* Close every stream of this kind (at stop) with this condition. */
     void (*close_all)(struct canto_server *srv, const char *condition);
+    /* Whether any stream of this kind is still open (shutdown waits). */
+    bool (*busy)(const struct canto_server *srv);
 };
 
 /* Every kind, NULL-terminated; the first is the default service. */

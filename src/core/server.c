@@ -102,6 +102,9 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
             return CANTO_ERROR;
         }
     }
+    for (size_t i = 0; canto_listener_kinds[i]; i++)
+        if (canto_listener_kinds[i]->start)
+            canto_listener_kinds[i]->start(srv);
     return CANTO_OK;
 }
 
@@ -199,6 +202,14 @@ void canto_server_stop(struct canto_server *srv)
     for (size_t i = 0; canto_listener_kinds[i]; i++)
         canto_listener_kinds[i]->close_all(srv, "system-shutdown");
     canto_session_end_detached(srv);
+}
+
+bool canto_server_has_streams(const struct canto_server *srv)
+{
+    for (size_t i = 0; canto_listener_kinds[i]; i++)
+        if (canto_listener_kinds[i]->busy && canto_listener_kinds[i]->busy(srv))
+            return true;
+    return false;
 }
 
 struct queued_work {

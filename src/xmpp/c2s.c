@@ -15,8 +15,6 @@
 #include <string.h>
 
 #include "canto/log.h"
-#include "canto/module.h"
-#include "canto/router.h"
 #include "canto/stanza.h"
 #include "xmpp/c2s_internal.h"
 
@@ -38,7 +36,7 @@ static void c2s_free(struct canto_c2s *c)
     c2s_sasl_free(c);
     c2s_bind_free(c);
     canto_stream_free(&c->stream);
-    canto_session_unref(c->sess);
+    c->svc->ops->session_unref(c->sess);
     free(c->authed_local);
     free(c);
 }
@@ -72,7 +70,7 @@ void c2s_send_stanza(struct canto_c2s *c, struct canto_stanza *st)
      * serialised once for all of them (canto_stanza_serialized). */
     size_t len;
     const char *bytes = canto_stanza_serialized(st, canto_stream_stanza_ns(&c->stream),
-                                                &c->sess->server->scratch, &len);
+                                                c->svc->scratch, &len);
     canto_stream_send(&c->stream, bytes, len);
 }
 
@@ -83,7 +81,7 @@ static void stream_ended(struct canto_stream *s)
 {
     struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     c->state = C2S_CLOSED;
-    canto_session_end(c->sess);
+    c->svc->ops->session_end(c->sess);
 }
 
 void c2s_stream_error(struct canto_c2s *c, const char *condition, const char *text)
@@ -96,18 +94,18 @@ static void stream_features(struct canto_stream *s, struct canto_buf *b)
     struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
     if (c->state == C2S_PREAUTH) {
         bool tls = canto_transport_is_secure(s->transport);
-        bool required = c->listener->cfg->tls == CANTO_TLS_REQUIRED;
+        bool required = c->tls_required;
         if (canto_transport_can_start_tls(s->transport))
             canto_buf_append_str(b, required
                                         ? "<starttls xmlns='" CANTO_NS_TLS "'><required/></starttls>"
                                         : "<starttls xmlns='" CANTO_NS_TLS "'/>");
         if (tls || !required) {
             c2s_sasl_features(c, b);
-            canto_host_stream_features(c->sess->host, c->sess, false, b);
+            c->svc->ops->features(c->sess, false, b);
         }
     } else {
         c2s_bind_features(c, b);
-        canto_host_stream_features(c->sess->host, c->sess, true, b);
+        c->svc->ops->features(c->sess, true, b);
     }
 }
 
@@ -117,24 +115,27 @@ static void stream_features(struct canto_stream *s, struct canto_buf *b)
 static int stream_open(struct canto_stream *s, const struct canto_xml_node *hdr)
 {
     struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
-    struct canto_server *srv = c->sess->server;
+    const struct canto_c2s_core_ops *ops = c->svc->ops;
     const char *to = canto_xml_attr(hdr, "to");
     struct canto_host *host = NULL;
     if (to) {
         char *prepared = canto_jid_prep_domain(to);
-        host = prepared ? canto_server_host(srv, prepared) : NULL;
+        host = prepared ? ops->host(c->svc->core, prepared) : NULL;
         free(prepared);
     } else {
-        host = &srv->hosts[0];
+        host = ops->host(c->svc->core, NULL);
     }
-    if (c->sess->host && host != c->sess->host)
+    if (c->host && host != c->host)
         host = NULL; /* a restarted stream must stay on its host */
     if (!host) {
         c2s_stream_error(c, "host-unknown", "This server does not serve that domain");
         return CANTO_ERROR;
     }
-    c->sess->host = host;
-    s->from = host->name;
+    if (!c->host) {
+        c->host = host;
+        ops->session_set_host(c->sess, host);
+    }
+    s->from = ops->host_name(host);
     if (c->state == C2S_WAIT_HEADER)
         c->state = C2S_PREAUTH;
     return CANTO_OK;
@@ -163,7 +164,8 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
         canto_stanza_unref(st);
         return;
     }
-    canto_xml_set_attr(st, r, "from", c->sess->jid.full);
+    const char *jid = c->svc->ops->session_jid(c->sess);
+    canto_xml_set_attr(st, r, "from", jid);
     if (is_iq) {
         const char *type = canto_xml_attr(r, "type");
         const char *id = canto_xml_attr(r, "id");
@@ -174,8 +176,8 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
             canto_xml_set_attr(st, r, "to", NULL);
             struct canto_stanza *err = canto_stanza_error(st, "modify", "bad-request", NULL);
             if (err) {
-                canto_xml_set_attr(err, err->root, "to", c->sess->jid.full);
-                canto_session_send(c->sess, err);
+                canto_xml_set_attr(err, err->root, "to", jid);
+                c->svc->ops->session_send(c->sess, err);
                 canto_stanza_unref(err);
             }
             canto_stanza_unref(st);
@@ -186,7 +188,7 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
             return;
         }
     }
-    canto_route_from_session(c->sess, st);
+    c->svc->ops->route(c->sess, st);
 }
 
 /* An iq before authentication: only what a module takes (in-band
@@ -196,8 +198,7 @@ static bool handle_preauth_iq(struct canto_c2s *c, struct canto_stanza *st)
     if (strcmp(st->root->name, "iq") != 0 || !canto_xml_attr(st->root, "id"))
         return false;
     canto_xml_set_attr(st, st->root, "from", NULL);
-    struct canto_hook_event ev = {.session = c->sess, .stanza = st};
-    return canto_hook_run(c->sess->host, CANTO_HOOK_PREAUTH_IQ, &ev) == CANTO_OK;
+    return c->svc->ops->preauth_iq(c->sess, st);
 }
 
 static int stream_element(struct canto_stream *s, struct canto_stanza *st)
@@ -211,8 +212,7 @@ static int stream_element(struct canto_stream *s, struct canto_stanza *st)
             handle_starttls(c);
             return CANTO_ERROR; /* stop parsing: the stream restarts */
         }
-        bool tls_ok = canto_transport_is_secure(s->transport) ||
-                      c->listener->cfg->tls != CANTO_TLS_REQUIRED;
+        bool tls_ok = canto_transport_is_secure(s->transport) || !c->tls_required;
         if (strcmp(ns, CANTO_NS_SASL) == 0) {
             if (!tls_ok) {
                 canto_stanza_unref(st);
@@ -280,16 +280,17 @@ static void stream_timeout(struct canto_stream *s)
 static void stream_closed(struct canto_stream *s, const char *reason)
 {
     struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
-    struct canto_server *srv = c->sess->server;
-    canto_debug("%s: connection closed (%s)", c->sess->user ? c->sess->jid.full : "client", reason);
+    struct canto_c2s_service *svc = c->svc;
+    const char *jid = svc->ops->session_jid(c->sess);
+    canto_debug("%s: connection closed (%s)", jid ? jid : "client", reason);
     c->state = C2S_CLOSED;
     /* Nothing can resume a c2s session yet (Stream Management will pass
      * its resumption time here): it ends now. */
-    canto_session_detach(c->sess, 0, 0);
+    svc->ops->session_detach(c->sess, 0, 0);
     if (c->prev)
         c->prev->next = c->next;
     else
-        srv->c2s_list = c->next;
+        svc->streams = c->next;
     if (c->next)
         c->next->prev = c->prev;
     c2s_unref(c);
@@ -304,71 +305,61 @@ static const struct canto_stream_ops stream_ops = {
     .closed = stream_closed,
 };
 
-static void session_send(struct canto_session *s, struct canto_stanza *st)
+void canto_c2s_send(struct canto_c2s *c, struct canto_stanza *st)
 {
-    c2s_send_stanza(s->stream, st);
+    c2s_send_stanza(c, st);
 }
 
-static void session_close(struct canto_session *s, const char *condition, const char *text)
+void canto_c2s_close(struct canto_c2s *c, const char *condition, const char *text)
 {
-    c2s_stream_error(s->stream, condition, text);
+    c2s_stream_error(c, condition, text);
 }
 
-static void session_when_written(struct canto_session *s, canto_session_taken_fn cb, void *ud)
+void canto_c2s_ready(struct canto_c2s *c)
 {
-    struct canto_c2s *c = s->stream;
+    c2s_bind_ready(c);
+}
+
+void canto_c2s_when_written(struct canto_c2s *c, canto_written_fn cb, void *ud)
+{
     if (c->stream.transport)
         canto_transport_when_written(c->stream.transport, cb, ud);
     else
         cb(ud, CANTO_ERROR);
 }
 
-static void session_peer_address(struct canto_session *s, char *out, size_t size)
+void canto_c2s_peer_address(const struct canto_c2s *c, char *out, size_t size)
 {
-    struct canto_c2s *c = s->stream;
     if (c->stream.transport)
         canto_transport_peer_address(c->stream.transport, out, size);
     else if (size > 0)
         snprintf(out, size, "?");
 }
 
-static const struct canto_session_ops session_ops = {
-    .send = session_send,
-    .close = session_close,
-    .ready = c2s_bind_ready,
-    .peer_address = session_peer_address,
-    .when_written = session_when_written,
-};
-
-void canto_c2s_accept(struct canto_listener *l, struct canto_transport *t)
+void canto_c2s_accept(struct canto_c2s_service *svc, struct canto_transport *t, bool tls_required)
 {
-    struct canto_server *srv = l->server;
     struct canto_c2s *c = canto_xcalloc(1, sizeof(*c));
-    c->listener = l;
-    c->sess = canto_session_new(srv, NULL, &session_ops, c);
+    c->svc = svc;
+    c->tls_required = tls_required;
+    c->sess = svc->ops->session_new(svc->core, c);
     c->refs = 1;
-    struct canto_xml_limits xl = {
-        .max_stanza_bytes = srv->cfg->limits.c2s_max_stanza_size,
-        .max_depth = srv->cfg->limits.max_depth,
-        .max_attrs = srv->cfg->limits.max_attributes,
-    };
-    canto_stream_init(&c->stream, t, &stream_ops, CANTO_NS_CLIENT, &xl);
-    /* Errors before the client names a host come from the first one. */
-    c->stream.from = srv->hosts[0].name;
-    c->next = srv->c2s_list;
+    canto_stream_init(&c->stream, t, &stream_ops, CANTO_NS_CLIENT, &svc->limits.xml);
+    /* Errors before the client names a host come from the default one. */
+    c->stream.from = svc->ops->host_name(svc->ops->host(svc->core, NULL));
+    c->next = svc->streams;
     if (c->next)
         c->next->prev = c;
-    srv->c2s_list = c;
-    canto_transport_set_deadline(t, (uint64_t)srv->cfg->limits.connect_timeout * 1000u);
+    svc->streams = c;
+    canto_transport_set_deadline(t, svc->limits.connect_timeout_ms);
 }
 
-size_t canto_c2s_release_idle(struct canto_server *srv)
+size_t canto_c2s_release_idle(struct canto_c2s_service *svc)
 {
     size_t released = 0;
     /* A stream that read nothing since the last sweep gives back its expat
      * parser until its next read (a no-op mid-stanza). Chatty streams keep
      * theirs: rebuilding it costs a few microseconds per read. */
-    for (struct canto_c2s *c = srv->c2s_list; c; c = c->next) {
+    for (struct canto_c2s *c = svc->streams; c; c = c->next) {
         if (c->state == C2S_BOUND && !c->stream.active)
             released += canto_stream_release_idle(&c->stream);
         c->stream.active = false;
@@ -376,8 +367,8 @@ size_t canto_c2s_release_idle(struct canto_server *srv)
     return released;
 }
 
-void canto_c2s_close_all(struct canto_server *srv, const char *condition)
+void canto_c2s_close_all(struct canto_c2s_service *svc, const char *condition)
 {
-    for (struct canto_c2s *c = srv->c2s_list; c; c = c->next)
+    for (struct canto_c2s *c = svc->streams; c; c = c->next)
         c2s_stream_error(c, condition, NULL);
 }

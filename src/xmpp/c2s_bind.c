@@ -12,18 +12,15 @@
 #include <string.h>
 
 #include "canto/log.h"
-#include "canto/module.h"
 #include "canto/stanza.h"
 #include "xmpp/c2s_internal.h"
 
+/* Bind and the RFC 3921 session; the core adds entity caps (XEP-0115)
+ * and the modules' features after these. */
 void c2s_bind_features(struct canto_c2s *c, struct canto_buf *out)
 {
     canto_buf_append_str(out, "<bind xmlns='" CANTO_NS_BIND "'/>"
                               "<session xmlns='" CANTO_NS_SESSION "'><optional/></session>");
-    if (c->sess->host->caps_ver)
-        canto_buf_appendf(out, "<c xmlns='" CANTO_NS_CAPS "' hash='sha-1' node='" CANTO_CAPS_NODE
-                               "' ver='%s'/>",
-                          c->sess->host->caps_ver);
 }
 
 /* Answer an iq of the stream itself (before or at binding): the reply goes
@@ -31,7 +28,8 @@ void c2s_bind_features(struct canto_c2s *c, struct canto_buf *out)
 static void reply(struct canto_c2s *c, struct canto_stanza *r)
 {
     canto_xml_set_attr(r, r->root, "from", NULL);
-    canto_xml_set_attr(r, r->root, "to", c->state == C2S_BOUND ? c->sess->jid.full : NULL);
+    canto_xml_set_attr(r, r->root, "to",
+                       c->state == C2S_BOUND ? c->svc->ops->session_jid(c->sess) : NULL);
     c2s_send_stanza(c, r);
     canto_stanza_unref(r);
 }
@@ -61,37 +59,35 @@ static void do_bind(struct canto_c2s *c, struct canto_stanza *iq, struct canto_x
         }
     } else {
         char id[17];
-        canto_server_new_id(c->sess->server, id, sizeof id);
+        c->svc->ops->new_id(c->svc->core, id, sizeof id);
         size_t n = strlen(id) + 7;
         resource = canto_xmalloc(n);
         snprintf(resource, n, "canto-%s", id);
     }
-    canto_session_bind(c->sess, c->sess->host, c->authed_local, resource);
+    c->svc->ops->session_bind(c->sess, c->authed_local, resource);
     free(resource);
     c->state = C2S_BINDING;
     struct canto_stanza *r = canto_iq_result(iq);
     struct canto_xml_node *b = canto_xml_add_child(r, r->root, "bind", CANTO_NS_BIND);
     struct canto_xml_node *j = canto_xml_add_child(r, b, "jid", CANTO_NS_BIND);
-    canto_xml_add_text(r, j, c->sess->jid.full, strlen(c->sess->jid.full));
+    const char *jid = c->svc->ops->session_jid(c->sess);
+    canto_xml_add_text(r, j, jid, strlen(jid));
     c->bind_result = r;
-    /* Modules may hold the session (loading the account's roster); our own
-     * hold keeps one that finishes at once from answering mid-notification. */
-    canto_session_hold(c->sess);
-    struct canto_hook_event ev = {.session = c->sess};
-    canto_hook_notify(c->sess->host, CANTO_HOOK_SESSION_BOUND, &ev);
-    canto_session_release(c->sess);
+    /* Modules may hold the session (loading the account's roster): the
+     * answer goes out from c2s_bind_ready, now or when they are done. */
+    c->svc->ops->session_bound(c->sess);
 }
 
-void c2s_bind_ready(struct canto_session *s)
+void c2s_bind_ready(struct canto_c2s *c)
 {
-    struct canto_c2s *c = s->stream;
     if (c->state != C2S_BINDING)
         return;
     c->state = C2S_BOUND;
     struct canto_stanza *r = c->bind_result;
     c->bind_result = NULL;
     reply(c, r);
-    canto_info("%s: bound %s", c->stream.transport ? canto_transport_peer(c->stream.transport) : "?", c->sess->jid.full);
+    canto_info("%s: bound %s", c->stream.transport ? canto_transport_peer(c->stream.transport) : "?",
+               c->svc->ops->session_jid(c->sess));
     /* The stanzas that came meanwhile, in order; any of them may close us. */
     struct canto_stanza **waiting = c->waiting;
     uint8_t n = c->nwaiting;

@@ -8,9 +8,8 @@
 #define CANTO_XMPP_C2S_INTERNAL_H
 
 #include "canto/c2s.h"
+#include "canto/jid.h"
 #include "canto/scram.h"
-#include "canto/server.h"
-#include "canto/session.h"
 #include "canto/stream.h"
 #include "canto/xml.h"
 
@@ -18,7 +17,6 @@
 #define CANTO_NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define CANTO_NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define CANTO_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
-#define CANTO_NS_CAPS "http://jabber.org/protocol/caps"
 #define CANTO_NS_SASL_CB "urn:xmpp:sasl-cb:0"
 
 #define C2S_MAX_SASL_FAILURES 5
@@ -36,10 +34,11 @@ enum c2s_state {
 struct c2s_sasl; /* an authentication in progress (c2s_sasl.c) */
 
 struct canto_c2s {
-    struct canto_session *sess;       /* the client's session (one reference) */
+    struct canto_session *sess;       /* the client's session (one reference; the core's) */
     struct canto_stream stream;       /* the XML stream and its transport */
-    struct canto_listener *listener;
-    struct canto_c2s *prev, *next;    /* srv->c2s_list */
+    struct canto_c2s_service *svc;    /* the core's services, the list of streams */
+    struct canto_host *host;          /* the host addressed (the core's), once known */
+    struct canto_c2s *prev, *next;    /* svc->streams */
     struct c2s_sasl *sasl;            /* only during SASL */
     struct canto_stanza *bind_result; /* C2S_BINDING: the answer to send when ready */
     struct canto_stanza **waiting;    /* C2S_BINDING: stanzas that came meanwhile */
@@ -48,6 +47,7 @@ struct canto_c2s {
     enum c2s_state state;
     int refs;                         /* pending async work + 1 for the connection */
     unsigned sasl_failures;
+    bool tls_required;                /* SASL only on a secure transport */
 };
 
 /* c2s.c */
@@ -74,7 +74,7 @@ void c2s_bind_features(struct canto_c2s *c, struct canto_buf *out);
 /* An iq before or at binding; returns true if it was bind or session. */
 bool c2s_bind_handle(struct canto_c2s *c, struct canto_stanza *st);
 /* Every hold is released: answer the bind, run the stanzas that waited. */
-void c2s_bind_ready(struct canto_session *s);
+void c2s_bind_ready(struct canto_c2s *c);
 /* Drop what a binding in progress keeps (on close). */
 void c2s_bind_free(struct canto_c2s *c);
 

@@ -103,10 +103,9 @@ static void sasl_success(struct canto_c2s *c, const struct canto_buf *additional
     c->state = C2S_AUTHED;
     c2s_restart(c);
     canto_transport_set_deadline(c->stream.transport, 0);
-    canto_transport_set_timeout(c->stream.transport,
-                                (uint64_t)c->sess->server->cfg->limits.idle_timeout * 1000u);
+    canto_transport_set_timeout(c->stream.transport, c->svc->limits.idle_timeout_ms);
     canto_info("%s: authenticated as %s@%s", canto_transport_peer(c->stream.transport), c->authed_local,
-               c->sess->host->name);
+               c->svc->ops->host_name(c->host));
 }
 
 static void send_challenge(struct canto_c2s *c, const char *data, size_t len)
@@ -127,7 +126,7 @@ static bool authzid_ok(struct canto_c2s *c, const char *authzid)
     struct canto_jid j;
     if (canto_jid_parse_str(&j, authzid) != CANTO_OK)
         return false;
-    bool ok = j.local && !j.resource && strcmp(j.domain, c->sess->host->name) == 0 &&
+    bool ok = j.local && !j.resource && strcmp(j.domain, c->svc->ops->host_name(c->host)) == 0 &&
               c->sasl->local && strcmp(j.local, c->sasl->local) == 0;
     canto_jid_free(&j);
     return ok;
@@ -190,7 +189,7 @@ static void creds_found(void *ud, int rc, const struct canto_scram_cred *creds, 
         s->password = NULL;
         s->step = SASL_WAIT_CHECK;
         c2s_ref(c);
-        if (canto_server_queue_work(c->sess->server, &pc->work, plain_work, plain_done) != 0) {
+        if (c->svc->ops->queue_work(c->svc->core, &pc->work, plain_work, plain_done) != 0) {
             c2s_unref(c);
             canto_free_secret(pc->password);
             free(pc);
@@ -199,8 +198,7 @@ static void creds_found(void *ud, int rc, const struct canto_scram_cred *creds, 
         return;
     }
     struct canto_buf out = {0};
-    struct canto_server *srv = c->sess->server;
-    if (canto_scram_server_first(s->scram, cred, srv->fake_secret, sizeof srv->fake_secret,
+    if (canto_scram_server_first(s->scram, cred, c->svc->fake_secret, c->svc->fake_secret_len,
                                  &out) != CANTO_OK) {
         canto_buf_free(&out);
         sasl_failure(c, "temporary-auth-failure");
@@ -218,7 +216,7 @@ static void lookup_creds(struct canto_c2s *c)
     c2s_ref(c);
     /* A name that is not a valid localpart cannot have an account; the
      * lookup still happens so that it answers like any unknown account. */
-    canto_storage_account_get_creds(c->sess->server->storage, c->sess->host->name,
+    canto_storage_account_get_creds(c->svc->storage, c->svc->ops->host_name(c->host),
                                     s->local ? s->local : "", creds_found, c);
 }
 

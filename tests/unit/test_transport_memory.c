@@ -190,11 +190,12 @@ static void fixture_init(struct fixture *f, enum canto_tls_mode tls)
     f->lc.tls = tls;
     f->l.server = &f->srv;
     f->l.cfg = &f->lc;
+    f->lc.service->start(&f->srv); /* as the server does once */
 }
 
 static void fixture_free(struct fixture *f)
 {
-    CHECK(f->srv.c2s_list == NULL); /* every stream went with its transport */
+    CHECK(f->srv.c2s.streams == NULL); /* every stream went with its transport */
     canto_xml_scratch_free(&f->srv.scratch);
 }
 
