@@ -25,11 +25,16 @@
 struct canto_stream;
 
 struct canto_stream_ops {
+    /* The default namespace of the stream's content: "jabber:client",
+     * "jabber:server", "jabber:component:accept". */
+    const char *content_ns;
     /* The peer's stream header (framed: its <open/>), before ours goes
-     * out: check it (to, from) and set s->from to the domain our header
-     * names. Return CANTO_OK, or end the stream (canto_stream_error) and
-     * return CANTO_ERROR. */
+     * out: check it (to, from). Return CANTO_OK, or end the stream
+     * (canto_stream_error) and return CANTO_ERROR. */
     int (*open)(struct canto_stream *s, const struct canto_xml_node *hdr);
+    /* The domain our header names (the one the peer addressed, or the
+     * default one before it said), or NULL for none. */
+    const char *(*from)(struct canto_stream *s);
     /* Append the features of the stream's current phase to out (the
      * children of <stream:features>). */
     void (*features)(struct canto_stream *s, struct canto_buf *out);
@@ -50,8 +55,6 @@ struct canto_stream {
     const struct canto_stream_ops *ops;
     struct canto_transport *transport; /* NULL once the transport is gone */
     struct canto_xml_parser *parser;
-    const char *content_ns;            /* the header's default namespace: jabber:client ... */
-    const char *from;                  /* our domain in our header (set by ops->open) */
     char *lang;                        /* the peer's xml:lang, when it gave a sane one */
     char id[17];                       /* stream id of our last header */
     bool framed;                       /* RFC 7395 framing (the transport is framed) */
@@ -65,10 +68,9 @@ struct canto_stream {
 };
 
 /* Set up s on transport t (attaching to its events; framed if t is) for
- * the kind's ops, with content_ns (static) and the parser's limits. */
+ * the kind's ops, with the parser's limits. */
 void canto_stream_init(struct canto_stream *s, struct canto_transport *t,
-                       const struct canto_stream_ops *ops, const char *content_ns,
-                       const struct canto_xml_limits *limits);
+                       const struct canto_stream_ops *ops, const struct canto_xml_limits *limits);
 /* Release what s holds (the parser, lang); not s itself. */
 void canto_stream_free(struct canto_stream *s);
 /* The stream behind t's events (for a kind that is handed a transport). */

@@ -135,10 +135,18 @@ static int stream_open(struct canto_stream *s, const struct canto_xml_node *hdr)
         c->host = host;
         ops->session_set_host(c->sess, host);
     }
-    s->from = ops->host_name(host);
     if (c->state == C2S_WAIT_HEADER)
         c->state = C2S_PREAUTH;
     return CANTO_OK;
+}
+
+/* Our header names the host the client addressed; errors before it said
+ * come from the default one. */
+static const char *stream_from(struct canto_stream *s)
+{
+    struct canto_c2s *c = canto_container_of(s, struct canto_c2s, stream);
+    const struct canto_c2s_core_ops *ops = c->svc->ops;
+    return ops->host_name(c->host ? c->host : ops->host(c->svc->core, NULL));
 }
 
 static void handle_starttls(struct canto_c2s *c)
@@ -297,7 +305,9 @@ static void stream_closed(struct canto_stream *s, const char *reason)
 }
 
 static const struct canto_stream_ops stream_ops = {
+    .content_ns = CANTO_NS_CLIENT,
     .open = stream_open,
+    .from = stream_from,
     .features = stream_features,
     .element = stream_element,
     .ended = stream_ended,
@@ -343,9 +353,7 @@ void canto_c2s_accept(struct canto_c2s_service *svc, struct canto_transport *t, 
     c->tls_required = tls_required;
     c->sess = svc->ops->session_new(svc->core, c);
     c->refs = 1;
-    canto_stream_init(&c->stream, t, &stream_ops, CANTO_NS_CLIENT, &svc->limits.xml);
-    /* Errors before the client names a host come from the default one. */
-    c->stream.from = svc->ops->host_name(svc->ops->host(svc->core, NULL));
+    canto_stream_init(&c->stream, t, &stream_ops, &svc->limits.xml);
     c->next = svc->streams;
     if (c->next)
         c->next->prev = c;

@@ -42,7 +42,7 @@ void canto_stream_send_str(struct canto_stream *s, const char *str)
 
 const char *canto_stream_stanza_ns(const struct canto_stream *s)
 {
-    return s->framed ? "" : s->content_ns;
+    return s->framed ? "" : s->ops->content_ns;
 }
 
 /* A fresh stream id: 16 hex digits of randomness (RFC 6120 4.7.3 wants it
@@ -69,12 +69,13 @@ static void send_header(struct canto_stream *s)
     } else {
         canto_buf_appendf(&b, "<?xml version='1.0'?><stream:stream xmlns='%s' "
                               "xmlns:stream='" CANTO_NS_STREAM "' id='",
-                          s->content_ns);
+                          s->ops->content_ns);
     }
     canto_buf_append_str(&b, s->id);
-    if (s->from) {
+    const char *from = s->ops->from(s);
+    if (from) {
         canto_buf_append_str(&b, "' from='");
-        canto_buf_append_xml_escaped(&b, s->from, strlen(s->from), true);
+        canto_buf_append_xml_escaped(&b, from, strlen(from), true);
     }
     canto_buf_append_str(&b, "' version='1.0' xml:lang='");
     const char *lang = s->lang ? s->lang : "en";
@@ -176,9 +177,9 @@ static int on_stream_open(void *ud, const struct canto_xml_node *hdr)
     send_header(s);
     /* Framed, each stanza declares its namespace; the <open/> has none. */
     const char *ns = canto_xml_parser_stream_ns(s->parser);
-    if (!s->framed && (!ns || strcmp(ns, s->content_ns) != 0)) {
+    if (!s->framed && (!ns || strcmp(ns, s->ops->content_ns) != 0)) {
         struct canto_buf text = {0};
-        canto_buf_appendf(&text, "The default namespace must be %s", s->content_ns);
+        canto_buf_appendf(&text, "The default namespace must be %s", s->ops->content_ns);
         canto_stream_error(s, "invalid-namespace", text.data);
         canto_buf_free(&text);
         return CANTO_ERROR;
@@ -294,15 +295,13 @@ static const struct canto_transport_events transport_events = {
 };
 
 void canto_stream_init(struct canto_stream *s, struct canto_transport *t,
-                       const struct canto_stream_ops *ops, const char *content_ns,
-                       const struct canto_xml_limits *limits)
+                       const struct canto_stream_ops *ops, const struct canto_xml_limits *limits)
 {
     /* Idempotent and cheap after the first call: stream ids need it. */
     if (sodium_init() < 0)
         abort();
     s->ops = ops;
     s->transport = t;
-    s->content_ns = content_ns;
     s->framed = t->framed;
     s->parser = canto_xml_parser_new(limits, &parser_events, s);
     if (s->framed)
