@@ -107,6 +107,8 @@ struct canto_conn_caps {
     bool exempt_loopback;      /* loopback addresses have no per-address cap */
     size_t count;              /* connections held now */
     size_t refusing;           /* refused connections still closing */
+    uint64_t refusal_logged;   /* when (ms) a refusal was last logged */
+    size_t refusals_unlogged;  /* refusals since then, not logged one by one */
     struct canto_hashmap by_address; /* address key -> its count (one entry per address) */
 };
 

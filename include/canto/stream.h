@@ -73,8 +73,6 @@ void canto_stream_init(struct canto_stream *s, struct canto_transport *t,
                        const struct canto_stream_ops *ops, const struct canto_xml_limits *limits);
 /* Release what s holds (the parser, lang); not s itself. */
 void canto_stream_free(struct canto_stream *s);
-/* The stream behind t's events (for a kind that is handed a transport). */
-struct canto_stream *canto_stream_of(struct canto_transport *t);
 
 /* Write one complete element (or several, unframed) as is. */
 void canto_stream_send(struct canto_stream *s, const char *data, size_t len);

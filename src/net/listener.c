@@ -101,6 +101,24 @@ static const struct canto_transport_events refused_events = {
     .closed = refused_closed,
 };
 
+/* One log line per second at most: a flood of refused connections must
+ * not turn into a flood of log lines. */
+static void log_refusal(struct canto_conn_caps *caps, struct canto_transport *t, const char *why)
+{
+    uint64_t now = canto_now_ms();
+    if (caps->refusal_logged && now - caps->refusal_logged < 1000) {
+        caps->refusals_unlogged++;
+        return;
+    }
+    if (caps->refusals_unlogged)
+        canto_info("%s: connection refused: %s (and %zu more refused since the last report)",
+                   canto_transport_peer(t), why, caps->refusals_unlogged);
+    else
+        canto_info("%s: connection refused: %s", canto_transport_peer(t), why);
+    caps->refusal_logged = now;
+    caps->refusals_unlogged = 0;
+}
+
 static void refuse(struct canto_tcp_listener *l, struct canto_conn *c, const char *why)
 {
     struct canto_transport *t = canto_conn_transport(c);
@@ -111,7 +129,7 @@ static void refuse(struct canto_tcp_listener *l, struct canto_conn *c, const cha
         canto_transport_abort(t, why);
         return;
     }
-    canto_info("%s: connection refused: %s", canto_transport_peer(t), why);
+    log_refusal(caps, t, why);
     /* Reading first: what the peer sends meanwhile is drained, not left
      * unread to turn our close into a reset that destroys the refusal. */
     canto_conn_start(c);

@@ -24,11 +24,6 @@
 
 static const char framing_close[] = "<close xmlns='" CANTO_NS_FRAMING "'/>";
 
-struct canto_stream *canto_stream_of(struct canto_transport *t)
-{
-    return canto_transport_ud(t);
-}
-
 void canto_stream_send(struct canto_stream *s, const char *data, size_t len)
 {
     if (s->transport)
