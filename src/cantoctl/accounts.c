@@ -281,21 +281,36 @@ int cantoctl_deluser(struct cantoctl *ctl)
 
 /* The list is printed from inside the callback: its items are only valid
  * there (storage.h). */
-static void on_list(void *ud, int rc, const char *const *items, size_t n)
+/* A page of the listing: printed, with the cursor for the next one. */
+struct list_page {
+    struct wait w;
+    char *last; /* the last JID printed (the next page starts after it) */
+    bool more;
+};
+
+#define LIST_PAGE 1000 /* accounts read at a time */
+
+static void on_list(void *ud, int rc, const char *const *items, size_t n, bool more)
 {
-    struct wait *w = ud;
-    w->rc = rc;
-    w->done = true;
+    struct list_page *p = ud;
+    p->w.rc = rc;
+    p->w.done = true;
+    p->more = false;
     if (rc != CANTO_OK)
         return;
     for (size_t i = 0; i < n; i++)
         printf("%s\n", items[i]);
+    if (n > 0) {
+        free(p->last);
+        p->last = canto_xstrdup(items[n - 1]);
+    }
+    p->more = more;
 }
 
 int cantoctl_users(struct cantoctl *ctl)
 {
     struct store s;
-    struct wait w = {0};
+    struct list_page page = {0};
     char *host = NULL;
     int rc = CANTOCTL_EXIT_FAIL;
 
@@ -314,15 +329,19 @@ int cantoctl_users(struct cantoctl *ctl)
         free(host);
         return CANTOCTL_EXIT_FAIL;
     }
-    canto_storage_account_list(s.st, host, on_list, &w);
-    if (store_wait(&s, &w) == CANTOCTL_EXIT_OK) {
-        if (w.rc == CANTO_OK)
-            rc = CANTOCTL_EXIT_OK;
-        else
+    do {
+        page.w.done = false;
+        canto_storage_account_list(s.st, host, page.last, LIST_PAGE, on_list, &page);
+        if (store_wait(&s, &page.w) != CANTOCTL_EXIT_OK)
+            break;
+        if (page.w.rc != CANTO_OK)
             cantoctl_fail("cannot list the accounts: %s (check the server's log and data_dir)",
-                          canto_rc_str(w.rc));
-    }
+                          canto_rc_str(page.w.rc));
+        else if (!page.more)
+            rc = CANTOCTL_EXIT_OK;
+    } while (page.w.rc == CANTO_OK && page.more);
     store_close(&s);
+    free(page.last);
     free(host);
     return rc;
 }

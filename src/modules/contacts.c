@@ -241,7 +241,8 @@ void contacts_save(struct contacts *c, const char *jid, canto_storage_done_cb cb
         {STORE_ROSTER, jid, it ? xml.data : NULL, xml.len},
         {STORE_VER, "ver", ver, strlen(ver)},
     };
-    canto_storage_kv_write(c->host->server->storage, c->host->name, c->local, ch, 2, cb, ud);
+    canto_storage_kv_write(c->host->server->storage, CANTO_ACCOUNT(c->host->name, c->local), ch, 2,
+                           cb, ud);
     canto_buf_free(&xml);
 }
 
@@ -251,14 +252,14 @@ void contacts_save_blocked(struct contacts *c, const char *const *jids, size_t n
     struct canto_storage *s = c->host->server->storage;
     if (!jids) {
         struct canto_kv_change clear = {STORE_BLOCKED, NULL, NULL, 0};
-        canto_storage_kv_write(s, c->host->name, c->local, &clear, 1, cb, ud);
+        canto_storage_kv_write(s, CANTO_ACCOUNT(c->host->name, c->local), &clear, 1, cb, ud);
         return;
     }
     struct canto_kv_change *ch = canto_xcalloc(n ? n : 1, sizeof(*ch));
     for (size_t i = 0; i < n; i++)
         ch[i] = (struct canto_kv_change){STORE_BLOCKED, jids[i],
                                          contacts_blocks_str(c, jids[i]) ? "" : NULL, 0};
-    canto_storage_kv_write(s, c->host->name, c->local, ch, n, cb, ud);
+    canto_storage_kv_write(s, CANTO_ACCOUNT(c->host->name, c->local), ch, n, cb, ud);
     free(ch);
 }
 
@@ -325,11 +326,37 @@ static void load_done(struct contacts *c, bool ok)
     contacts_unref(c); /* the load's */
 }
 
-/* The four reads of a load, in the order storage answers them. */
+/* The reads of a load (existence, the roster and the block list a page at
+ * a time, the roster version); the last to answer ends it. */
 struct load {
     struct contacts *c;
     bool failed;
+    unsigned reads; /* queued, not answered yet */
 };
+
+#define LOAD_PAGE 512 /* roster items or blocked JIDs read at a time */
+
+/* One read of the load has answered; after the last, the waiters run. */
+static void load_step(struct load *l)
+{
+    if (--l->reads > 0)
+        return;
+    if (l->failed)
+        canto_error("%s: could not read the roster or block list", l->c->bare);
+    struct contacts *c = l->c;
+    bool ok = !l->failed;
+    free(l);
+    load_done(c, ok);
+}
+
+/* The page of store after key after, answered to cb. */
+static void load_page(struct load *l, const char *store, const char *after,
+                      canto_storage_kv_cb cb)
+{
+    l->reads++;
+    canto_storage_kv_list(l->c->host->server->storage, CANTO_ACCOUNT(l->c->host->name, l->c->local),
+                          store, after, LOAD_PAGE, cb, l);
+}
 
 static void loaded_exists(void *ud, int rc)
 {
@@ -337,13 +364,15 @@ static void loaded_exists(void *ud, int rc)
     l->c->exists = rc == CANTO_OK;
     if (rc != CANTO_OK && rc != CANTO_NOTFOUND)
         l->failed = true;
+    load_step(l);
 }
 
-static void loaded_items(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void loaded_items(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
     struct load *l = ud;
     if (rc != CANTO_OK) {
         l->failed = true;
+        load_step(l);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -355,30 +384,33 @@ static void loaded_items(void *ud, int rc, const struct canto_kv_item *items, si
         }
         item_free(canto_hashmap_put(&l->c->items, it->jid, it));
     }
+    if (more)
+        load_page(l, STORE_ROSTER, items[n - 1].key, loaded_items);
+    load_step(l);
 }
 
-static void loaded_ver(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void loaded_ver(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
     struct load *l = ud;
+    (void)more;
     if (rc == CANTO_OK && n == 1)
         l->c->ver = strtoull(items[0].value, NULL, 10);
     else if (rc != CANTO_NOTFOUND)
         l->failed = true;
+    load_step(l);
 }
 
-static void loaded_blocked(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void loaded_blocked(void *ud, int rc, const struct canto_kv_item *items, size_t n,
+                           bool more)
 {
     struct load *l = ud;
     if (rc != CANTO_OK)
         l->failed = true;
     for (size_t i = 0; rc == CANTO_OK && i < n; i++)
         contacts_block(l->c, items[i].key);
-    if (l->failed)
-        canto_error("%s: could not read the roster or block list", l->c->bare);
-    struct contacts *c = l->c;
-    bool ok = !l->failed;
-    free(l);
-    load_done(c, ok);
+    if (rc == CANTO_OK && more)
+        load_page(l, STORE_BLOCKED, items[n - 1].key, loaded_blocked);
+    load_step(l);
 }
 
 void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, void *ud)
@@ -414,10 +446,11 @@ void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, v
         struct canto_storage *s = host->server->storage;
         struct load *l = canto_xcalloc(1, sizeof(*l));
         l->c = c;
+        l->reads = 2;
         canto_storage_account_exists(s, host->name, local, loaded_exists, l);
-        canto_storage_kv_list(s, host->name, local, STORE_ROSTER, loaded_items, l);
-        canto_storage_kv_get(s, host->name, local, STORE_VER, "ver", loaded_ver, l);
-        canto_storage_kv_list(s, host->name, local, STORE_BLOCKED, loaded_blocked, l);
+        canto_storage_kv_get(s, CANTO_ACCOUNT(host->name, local), STORE_VER, "ver", loaded_ver, l);
+        load_page(l, STORE_ROSTER, NULL, loaded_items);
+        load_page(l, STORE_BLOCKED, NULL, loaded_blocked);
     }
     free(bare);
     struct contacts_waiter *w = canto_xcalloc(1, sizeof(*w));

@@ -17,9 +17,9 @@
  * (AND), as a case-insensitive substring; the fold covers ASCII, Latin-1,
  * Latin Extended-A, Greek and Cyrillic letters. At most MAX_RESULTS entries
  * come back, in the order of the accounts' names. A search reads the
- * directory store of every account of the host (one storage request), which
- * is fine for the few thousand entries a directory of people who opted in
- * holds.
+ * directory entries of the host a page at a time on storage's read
+ * connection (so that it never delays a write's acknowledgement), until it
+ * has MAX_RESULTS matches or has read them all.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +39,7 @@
 
 #define STORE "directory"    /* the account's kv store holding its entry */
 #define MAX_RESULTS 50       /* entries one search returns at most */
+#define SEARCH_PAGE 256      /* directory items (up to NFIELDS per entry) read at a time */
 #define FIELD_MAX_BYTES 256  /* longest value of a field in an entry */
 #define SERVICE_NAME "User directory"
 
@@ -124,6 +125,9 @@ struct dir_req {
     bool form;                    /* search: answer with a data form */
     char *criteria[NFIELDS];      /* search: folded values, NULL when not given */
     bool searching;               /* search: its entry in dir_state.searching */
+    struct canto_stanza *res;     /* search: the answer being built, page by page */
+    struct canto_xml_node *parent; /* search: where its results go */
+    size_t found;                 /* search: results in it so far */
 };
 
 /* Per host: the users with a search in flight. A search reads every entry of
@@ -150,6 +154,8 @@ static void req_free(struct dir_req *r)
     }
     for (size_t i = 0; i < NFIELDS; i++)
         free(r->criteria[i]);
+    if (r->res)
+        canto_stanza_unref(r->res);
     canto_stanza_unref(r->iq);
     free(r->local);
     free(r);
@@ -244,7 +250,8 @@ static const char register_instructions[] =
     "users of the server can then search for you by them. Remove the registration "
     "to leave the directory.";
 
-static void entry_read(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void entry_read(void *ud, int rc, const struct canto_kv_item *items, size_t n,
+                       bool more)
 {
     struct dir_req *r = ud;
     if (rc != CANTO_OK) {
@@ -291,7 +298,7 @@ static void entry_written(void *ud, int rc)
 /* Removal: only an entry that exists (XEP-0077's registration-required
  * otherwise), emptied in one write. */
 static void entry_checked_for_removal(void *ud, int rc, const struct canto_kv_item *items,
-                                      size_t n)
+                                      size_t n, bool more)
 {
     struct dir_req *r = ud;
     if (rc != CANTO_OK) {
@@ -307,7 +314,8 @@ static void entry_checked_for_removal(void *ud, int rc, const struct canto_kv_it
     }
     const struct canto_kv_change clear = {.store = STORE};
     struct canto_host *h = r->mi->host;
-    canto_storage_kv_write(h->server->storage, h->name, r->local, &clear, 1, entry_written, r);
+    canto_storage_kv_write(h->server->storage, CANTO_ACCOUNT(h->name, r->local), &clear, 1,
+                           entry_written, r);
 }
 
 static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
@@ -321,8 +329,8 @@ static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
                   "<remove/> must be the only element of the request");
             return;
         }
-        canto_storage_kv_list(h->server->storage, h->name, user->local, STORE,
-                              entry_checked_for_removal, req_new(mi, iq, user));
+        canto_storage_kv_list(h->server->storage, CANTO_ACCOUNT(h->name, user->local), STORE,
+                              NULL, NFIELDS, entry_checked_for_removal, req_new(mi, iq, user));
         return;
     }
     const char *values[NFIELDS];
@@ -348,8 +356,8 @@ static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
               "Fill in at least one of the fields first, last, nick and email");
         return;
     }
-    canto_storage_kv_write(h->server->storage, h->name, user->local, changes, n, entry_written,
-                           req_new(mi, iq, user));
+    canto_storage_kv_write(h->server->storage, CANTO_ACCOUNT(h->name, user->local), changes, n,
+                           entry_written, req_new(mi, iq, user));
 }
 
 /* --- searching (jabber:iq:search) ------------------------------------------------ */
@@ -421,7 +429,29 @@ static void add_result(struct canto_stanza *res, struct canto_xml_node *parent, 
     canto_buf_free(&jid);
 }
 
-static void searched(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+/* The answer's start: the query, and for a form the result form with its
+ * reported fields. */
+static void search_answer_start(struct dir_req *r)
+{
+    struct canto_stanza *res = canto_iq_result(r->iq);
+    struct canto_xml_node *q = canto_xml_add_child(res, res->root, "query", NS_SEARCH);
+    r->res = res;
+    r->parent = q;
+    if (r->form) {
+        r->parent = canto_dataform_new(res, q, "result", NS_SEARCH, NULL, NULL);
+        struct canto_xml_node *rep = canto_xml_add_child(res, r->parent, "reported", NULL);
+        canto_dataform_field(res, rep, "jid-single", "jid", "JID", NULL, false);
+        for (size_t i = 0; i < NFIELDS; i++)
+            canto_dataform_field(res, rep, "text-single", fields[i].var, fields[i].label, NULL,
+                                 false);
+    }
+}
+
+static void search_page(struct dir_req *r, const char *after_owner, const char *after_key);
+
+/* One page of the host's entries: match them, then read the next page or
+ * answer. */
+static void searched(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
     struct dir_req *r = ud;
     struct canto_host *h = r->mi->host;
@@ -430,34 +460,47 @@ static void searched(void *ud, int rc, const struct canto_kv_item *items, size_t
         req_free(r);
         return;
     }
-    struct canto_stanza *res = canto_iq_result(r->iq);
-    struct canto_xml_node *q = canto_xml_add_child(res, res->root, "query", NS_SEARCH);
-    struct canto_xml_node *parent = q;
-    if (r->form) {
-        parent = canto_dataform_new(res, q, "result", NS_SEARCH, NULL, NULL);
-        struct canto_xml_node *rep = canto_xml_add_child(res, parent, "reported", NULL);
-        canto_dataform_field(res, rep, "jid-single", "jid", "JID", NULL, false);
-        for (size_t i = 0; i < NFIELDS; i++)
-            canto_dataform_field(res, rep, "text-single", fields[i].var, fields[i].label, NULL,
-                                 false);
-    }
-    size_t found = 0;
-    /* Items come sorted by user, then key: one entry per run of a user. */
-    for (size_t k = 0; k < n && found < MAX_RESULTS;) {
-        struct entry e = {.user = items[k].user};
-        for (; k < n && strcmp(items[k].user, e.user) == 0; k++)
+    if (!r->res)
+        search_answer_start(r);
+    /* Items come sorted by user, then key: one entry per run of a user.
+     * When more follow, the last user's run may go on in the next page: it
+     * is left out here and read again there, whole. */
+    size_t end = n;
+    while (more && end > 0 && strcmp(items[end - 1].owner, items[n - 1].owner) == 0)
+        end--;
+    if (end == 0)
+        end = n; /* one user fills a page (never, with NFIELDS keys each) */
+    for (size_t k = 0; k < end && r->found < MAX_RESULTS;) {
+        struct entry e = {.user = items[k].owner};
+        for (; k < end && strcmp(items[k].owner, e.user) == 0; k++)
             for (size_t i = 0; i < NFIELDS; i++)
                 if (strcmp(items[k].key, fields[i].var) == 0)
                     e.field[i] = &items[k];
         if (entry_matches(r, &e)) {
-            add_result(res, parent, r->form, &e, h->name);
-            found++;
+            add_result(r->res, r->parent, r->form, &e, h->name);
+            r->found++;
         }
     }
-    canto_debug("%s@%s: directory search, %zu result%s", r->local, h->name, found,
-                found == 1 ? "" : "s");
-    canto_route(h->server, res);
+    if (more && r->found < MAX_RESULTS) {
+        if (end < n)
+            search_page(r, items[end].owner, "");
+        else
+            search_page(r, items[n - 1].owner, items[n - 1].key);
+        return;
+    }
+    canto_debug("%s@%s: directory search, %zu result%s", r->local, h->name, r->found,
+                r->found == 1 ? "" : "s");
+    canto_route(h->server, r->res);
+    r->res = NULL;
     req_free(r);
+}
+
+/* The page of the host's entries after (after_owner, after_key). */
+static void search_page(struct dir_req *r, const char *after_owner, const char *after_key)
+{
+    struct canto_host *h = r->mi->host;
+    canto_storage_kv_list_host(h->server->storage, CANTO_OWNER_ACCOUNT, h->name, STORE,
+                               after_owner, after_key, SEARCH_PAGE, searched, r);
 }
 
 static void search_set(struct canto_module_inst *mi, struct canto_stanza *iq,
@@ -491,8 +534,7 @@ static void search_set(struct canto_module_inst *mi, struct canto_stanza *iq,
     }
     r->searching = true;
     canto_hashmap_put(&st->searching, r->local, r);
-    struct canto_host *h = mi->host;
-    canto_storage_kv_list(h->server->storage, h->name, NULL, STORE, searched, r);
+    search_page(r, NULL, NULL);
 }
 
 /* --- the service ------------------------------------------------------------------ */
@@ -534,8 +576,8 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
         return;
     struct canto_host *h = mi->host;
     if (reg && get)
-        canto_storage_kv_list(h->server->storage, h->name, user.local, STORE, entry_read,
-                              req_new(mi, st, &user));
+        canto_storage_kv_list(h->server->storage, CANTO_ACCOUNT(h->name, user.local), STORE, NULL,
+                              NFIELDS, entry_read, req_new(mi, st, &user));
     else if (reg)
         register_set(mi, st, q, &user);
     else if (get)

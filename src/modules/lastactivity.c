@@ -58,7 +58,7 @@ struct query {
     struct canto_stanza *iq;
 };
 
-static void stored(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void stored(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
     struct query *q = ud;
     if (rc == CANTO_OK && n == 1) {
@@ -99,8 +99,8 @@ static void with_contacts(struct contacts *c, void *ud)
         if (online) {
             answer(q->server, q->iq, 0, NULL, 0);
         } else {
-            canto_storage_kv_get(q->server->storage, c->host->name, c->local, STORE_LAST,
-                                 "last", stored, q);
+            canto_storage_kv_get(q->server->storage, CANTO_ACCOUNT(c->host->name, c->local),
+                                 STORE_LAST, "last", stored, q);
             return;
         }
     }
@@ -140,7 +140,8 @@ static void record(struct canto_session *s, const char *status)
     if (slen)
         canto_buf_append(&v, status, slen);
     struct canto_kv_change ch = {STORE_LAST, "last", v.data, v.len};
-    canto_storage_kv_write(s->server->storage, s->host->name, s->jid.local, &ch, 1, NULL, NULL);
+    canto_storage_kv_write(s->server->storage, CANTO_ACCOUNT(s->host->name, s->jid.local), &ch, 1,
+                           NULL, NULL);
     canto_buf_free(&v);
 }
 

@@ -2,10 +2,11 @@
  * offline.c: XEP-0160 offline messages with XEP-0203 delay stamps.
  *
  * A chat or normal message for an account with no available resource is
- * stamped with <delay/> and stored (the router calls this through the
- * MESSAGE_OFFLINE hook). The storage request also tells whether the account
- * exists and whether its store is full, so an unknown user or a full store
- * bounces with service-unavailable. When a session of the account becomes
+ * stamped with <delay/> and appended to the account's archive "offline"
+ * (the router calls this through the MESSAGE_OFFLINE hook), with the
+ * sender's bare JID as its peer. The storage request also tells whether
+ * the account exists and whether its store is full, so an unknown user or
+ * a full store bounces with service-unavailable. When a session of the account becomes
  * available with a non-negative priority, the stored messages are delivered
  * in order and then deleted; a session that vanishes before the fetch
  * returns leaves them stored for the next one.
@@ -27,13 +28,14 @@
  * them all at once would let a sender make the server allocate
  * hundreds of megabytes at the recipient's next login. */
 #define FETCH_BATCH 50
+#define ARCHIVE "offline" /* the account's archive that holds them */
 
 struct store_req {
     struct canto_server *server;
     struct canto_stanza *orig; /* to bounce when it cannot be stored */
 };
 
-static void stored(void *ud, int rc)
+static void stored(void *ud, int rc, int64_t id)
 {
     struct store_req *r = ud;
     if (rc == CANTO_LIMIT)
@@ -64,8 +66,14 @@ static int store(struct canto_module_inst *mi, struct canto_hook_event *ev)
     r->server = h->server;
     r->orig = canto_stanza_ref(ev->stanza);
     unsigned limit = (unsigned)canto_module_option_int(mi, "limits.offline_messages");
-    canto_storage_offline_store(h->server->storage, h->name, ev->to->local, xml.data, xml.len,
-                                limit, stored, r);
+    const char *from = canto_xml_attr(ev->stanza->root, "from");
+    struct canto_jid sender;
+    bool known = from && canto_jid_parse_str(&sender, from) == CANTO_OK;
+    canto_storage_archive_append(h->server->storage, CANTO_ACCOUNT(h->name, ev->to->local),
+                                 ARCHIVE, known ? sender.bare : "", xml.data, xml.len, limit,
+                                 stored, r);
+    if (known)
+        canto_jid_free(&sender);
     canto_buf_free(&xml);
     return CANTO_OK;
 }
@@ -75,7 +83,9 @@ struct fetch_req {
     struct canto_jid jid; /* the session to deliver to */
 };
 
-static void fetched(void *ud, int rc, const struct canto_offline_msg *msgs, size_t n)
+static void fetch(struct fetch_req *r);
+
+static void fetched(void *ud, int rc, const struct canto_archive_item *msgs, size_t n, bool more)
 {
     struct fetch_req *r = ud;
     struct canto_session *s = rc == CANTO_OK ? canto_session_find(r->server, &r->jid) : NULL;
@@ -92,17 +102,25 @@ static void fetched(void *ud, int rc, const struct canto_offline_msg *msgs, size
             }
             last = msgs[i].id;
         }
-        canto_storage_offline_delete(r->server->storage, r->jid.domain, r->jid.local, last, NULL,
-                                     NULL);
-        if (n == FETCH_BATCH) {
-            /* Maybe more: the next batch, after this one's deletion. */
-            canto_storage_offline_fetch(r->server->storage, r->jid.domain, r->jid.local,
-                                        FETCH_BATCH, fetched, r);
+        canto_storage_archive_delete(r->server->storage,
+                                     CANTO_ACCOUNT(r->jid.domain, r->jid.local), ARCHIVE, last,
+                                     NULL, NULL);
+        if (more) {
+            /* The next batch, after this one's deletion. */
+            fetch(r);
             return;
         }
     }
     canto_jid_free(&r->jid);
     free(r);
+}
+
+/* The oldest batch of the account's stored messages. */
+static void fetch(struct fetch_req *r)
+{
+    struct canto_archive_query q = {.limit = FETCH_BATCH};
+    canto_storage_archive_query(r->server->storage, CANTO_ACCOUNT(r->jid.domain, r->jid.local),
+                                ARCHIVE, &q, fetched, r);
 }
 
 static int deliver_stored(struct canto_module_inst *mi, struct canto_hook_event *ev)
@@ -111,8 +129,7 @@ static int deliver_stored(struct canto_module_inst *mi, struct canto_hook_event 
     struct fetch_req *r = canto_xmalloc(sizeof(*r));
     r->server = mi->host->server;
     canto_jid_copy(&r->jid, &s->jid);
-    canto_storage_offline_fetch(r->server->storage, s->jid.domain, s->jid.local, FETCH_BATCH,
-                                fetched, r);
+    fetch(r);
     return CANTO_DECLINED;
 }
 

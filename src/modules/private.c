@@ -129,7 +129,7 @@ static void finish(struct queue *q)
     queue_free(q);
 }
 
-static void got(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void got(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
     struct queue *q = ud;
     struct op *op = q->head;
@@ -171,7 +171,7 @@ static void written(void *ud, int rc)
 
 /* The store as it is now: check that the set keeps the account within its
  * limits, then write every element in one go. */
-static void listed(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void listed(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
     struct queue *q = ud;
     struct op *op = q->head;
@@ -193,7 +193,8 @@ static void listed(void *ud, int rc, const struct canto_kv_item *items, size_t n
             count++;
         total += op->items[k].xml.len;
     }
-    if (count > MAX_ITEMS || total > TOTAL_MAX_BYTES) {
+    /* more: the store holds more than MAX_ITEMS already. */
+    if (more || count > MAX_ITEMS || total > TOTAL_MAX_BYTES) {
         canto_route_error(q->server, op->iq, "modify", "not-acceptable",
                           "Private storage is full (at most 128 elements and 1 MiB per account)");
         finish(q);
@@ -203,8 +204,8 @@ static void listed(void *ud, int rc, const struct canto_kv_item *items, size_t n
     for (size_t k = 0; k < op->nitems; k++)
         changes[k] = (struct canto_kv_change){STORE, op->items[k].key, op->items[k].xml.data,
                                               op->items[k].xml.len};
-    canto_storage_kv_write(q->server->storage, q->domain, q->local, changes, op->nitems, written,
-                           q);
+    canto_storage_kv_write(q->server->storage, CANTO_ACCOUNT(q->domain, q->local), changes,
+                           op->nitems, written, q);
     free(changes);
 }
 
@@ -212,10 +213,11 @@ static void run_next(struct queue *q)
 {
     struct op *op = q->head;
     if (op->set)
-        canto_storage_kv_list(q->server->storage, q->domain, q->local, STORE, listed, q);
+        canto_storage_kv_list(q->server->storage, CANTO_ACCOUNT(q->domain, q->local), STORE, NULL,
+                              MAX_ITEMS, listed, q);
     else
-        canto_storage_kv_get(q->server->storage, q->domain, q->local, STORE, op->items[0].key,
-                             got, q);
+        canto_storage_kv_get(q->server->storage, CANTO_ACCOUNT(q->domain, q->local), STORE,
+                             op->items[0].key, got, q);
 }
 
 /* Queue op for account (takes op); answers resource-constraint instead

@@ -220,7 +220,8 @@ static bool only_session(const struct canto_session *s)
  * list is detached and the entry settled first, because a released
  * session runs the stanzas it queued meanwhile, which may end sessions
  * and so free the entry. */
-static void hash_loaded(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void hash_loaded(void *ud, int rc, const struct canto_kv_item *items, size_t n,
+                        bool more)
 {
     struct load_req *r = ud;
     struct avatar *a = canto_hashmap_get(&r->vs->avatars, r->bare);
@@ -267,8 +268,8 @@ static int session_bound(struct canto_module_inst *mi, struct canto_hook_event *
         r->vs = vs;
         r->server = s->server;
         r->bare = canto_xstrdup(s->jid.bare);
-        canto_storage_kv_get(s->server->storage, s->jid.domain, s->jid.local, STORE, KEY_PHOTO,
-                             hash_loaded, r);
+        canto_storage_kv_get(s->server->storage, CANTO_ACCOUNT(s->jid.domain, s->jid.local), STORE,
+                             KEY_PHOTO, hash_loaded, r);
     }
     if (a->loading) {
         canto_session_hold(s);
@@ -367,14 +368,15 @@ static void exists_done(void *ud, int rc)
     free(r);
 }
 
-static void vcard_loaded(void *ud, int rc, const struct canto_kv_item *items, size_t n)
+static void vcard_loaded(void *ud, int rc, const struct canto_kv_item *items, size_t n,
+                         bool more)
 {
     struct get_req *r = ud;
     struct canto_stanza *vcard = NULL;
     if (rc == CANTO_OK && n == 1) {
         vcard = canto_stanza_parse(items[0].value, items[0].len);
         if (!vcard)
-            canto_warn("%s: the stored vCard is unreadable", items[0].user);
+            canto_warn("%s: the stored vCard is unreadable", items[0].owner);
     }
     if (vcard) {
         struct canto_stanza *res = canto_iq_result(r->iq);
@@ -421,8 +423,8 @@ static int vcard_get(struct canto_module_inst *mi, struct canto_stanza *iq)
     r->server = srv;
     r->iq = canto_stanza_ref(iq);
     r->owner = canto_iq_from_owner(iq, &account);
-    canto_storage_kv_get(srv->storage, account.domain, account.local, STORE, KEY_VCARD,
-                         vcard_loaded, r);
+    canto_storage_kv_get(srv->storage, CANTO_ACCOUNT(account.domain, account.local), STORE,
+                         KEY_VCARD, vcard_loaded, r);
     canto_jid_free(&account);
     return CANTO_OK;
 }
@@ -517,7 +519,7 @@ static int vcard_set(struct canto_module_inst *mi, struct canto_stanza *iq)
         {STORE, KEY_VCARD, xml.data, xml.len},
         {STORE, KEY_PHOTO, r->new_hash, strlen(r->new_hash)},
     };
-    canto_storage_kv_write(srv->storage, account.domain, account.local, changes,
+    canto_storage_kv_write(srv->storage, CANTO_ACCOUNT(account.domain, account.local), changes,
                            CANTO_ARRAY_LEN(changes), vcard_stored, r);
     canto_buf_free(&xml);
     canto_jid_free(&account);

@@ -1,27 +1,32 @@
 /*
- * sqlite.c: the SQLite storage backend: the schema and its migrations, the
- * connection settings, and one function per request kind.
+ * sqlite.c: the SQLite storage backend: the connections and their
+ * settings, the schema and its migrations, transactions, and the dispatch
+ * of each request to the file that implements its kind (sqlite_kind.h).
  *
  * The database is data_dir/canto.db in WAL mode with synchronous=FULL, so a
  * COMMIT that has returned is on disk (the WAL is fsync'd at every commit),
- * and readers in another process (cantoctl) never block the server nor the
- * other way round for longer than the busy timeout. Foreign keys are on:
- * deleting an account deletes, by cascade, everything hanging off it.
+ * and readers never block the writer nor the other way round: the server's
+ * reader connection, and cantoctl in another process, read while the
+ * server writes. Foreign keys are on: deleting an account deletes, by
+ * cascade or trigger, everything hanging off it.
  *
- * The schema is versioned: migrations[] below is an ordered list of SQL
- * scripts, version N being migrations[N - 1]. At open, each missing version
- * is applied in its own transaction together with its row in schema_version,
- * so a crash mid-migration leaves the previous version intact. A database
- * whose version is newer than this code refuses to open. Existing entries of
- * migrations[] are never edited once released; changes go in a new entry.
+ * The schema is versioned in two layers. migrations[] below is the base
+ * schema's history (version N being migrations[N - 1], in schema_version);
+ * it ends at version 3, the shape by kind and owner. From then on each kind
+ * versions its own tables (struct canto__sqlite_kind's migrations, in
+ * kind_schema), so a new kind brings its tables in its own file. At open,
+ * each missing step is applied in its own transaction together with its
+ * version row, so a crash mid-migration leaves the previous version intact.
+ * A database whose version (or a kind's) is newer than this code refuses
+ * to open. Released migrations are never edited; changes go in a new one.
  *
- * Apart from open, which runs on the caller's thread before the worker
- * exists, everything here runs on the storage worker thread (storage.c),
- * which owns the connection. Statements are prepared once at open and reset
- * after every use so that none holds a read snapshot between requests.
+ * Apart from open, which runs on the caller's thread before the workers
+ * exist, everything here runs on the worker thread that owns the
+ * connection (storage.c). Statements are prepared once per connection and
+ * reset after every use so that none holds a read snapshot between
+ * requests.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +34,19 @@
 #include <time.h>
 
 #include "canto/log.h"
-#include "storage/storage_internal.h"
+#include "storage/sqlite_kind.h"
 
 /* How long a statement waits for cantoctl (or another process) to release
  * its lock before failing with SQLITE_BUSY. */
 #define BUSY_TIMEOUT_MS 5000
+
+/* The kinds this backend implements: a new kind is a new file and a line
+ * here. */
+static const struct canto__sqlite_kind *const builtin_kinds[] = {
+    &canto__sqlite_accounts,
+    &canto__sqlite_kv,
+    &canto__sqlite_archive,
+};
 
 static const char *const migrations[] = {
     /* 1: accounts with SCRAM credentials; offline messages (XEP-0160).
@@ -90,138 +103,152 @@ static const char *const migrations[] = {
     "  FOREIGN KEY (host, user) REFERENCES accounts (host, user) ON DELETE CASCADE\n"
     ") WITHOUT ROWID;\n"
     "CREATE INDEX account_data_by_store ON account_data (host, store, user, key);\n",
+    /* 3: storage by kind and owner. The key-value stores (kv) and the
+     * archives (archive, which takes the offline messages over as the
+     * archive "offline") belong to an owner: owner_kind 0 is an account
+     * (host, localpart), 1 a service entity (its domain, its name). An
+     * account's rows in both are deleted by triggers when the account is
+     * (a service's belong to the service). archive_size counts each
+     * archive's items, kept by triggers, so that the limit check of an
+     * append is one row lookup. Ids go on from the offline table's, never
+     * reused. From this version on, each kind versions its own tables in
+     * kind_schema. */
+    "CREATE TABLE kv (\n"
+    "  owner_kind INTEGER NOT NULL,\n"
+    "  host TEXT NOT NULL,\n"
+    "  owner TEXT NOT NULL,\n"
+    "  store TEXT NOT NULL,\n"
+    "  key TEXT NOT NULL,\n"
+    "  value BLOB NOT NULL,\n"
+    "  PRIMARY KEY (owner_kind, host, owner, store, key)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX kv_by_store ON kv (owner_kind, host, store, owner, key);\n"
+    "INSERT INTO kv SELECT 0, host, user, store, key, value FROM account_data;\n"
+    "DROP TABLE account_data;\n"
+    "CREATE TRIGGER account_kv_deleted AFTER DELETE ON accounts BEGIN\n"
+    "  DELETE FROM kv WHERE owner_kind = 0 AND host = OLD.host AND owner = OLD.user;\n"
+    "END;\n"
+    "CREATE TABLE archive (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  owner_kind INTEGER NOT NULL,\n"
+    "  host TEXT NOT NULL,\n"
+    "  owner TEXT NOT NULL,\n"
+    "  archive TEXT NOT NULL,\n"
+    "  stamp INTEGER NOT NULL,\n"
+    "  peer TEXT NOT NULL,\n"
+    "  xml BLOB NOT NULL\n"
+    ");\n"
+    "CREATE INDEX archive_by_owner ON archive (owner_kind, host, owner, archive, id);\n"
+    "CREATE INDEX archive_by_peer ON archive (owner_kind, host, owner, archive, peer, id);\n"
+    "CREATE TABLE archive_size (\n"
+    "  owner_kind INTEGER NOT NULL,\n"
+    "  host TEXT NOT NULL,\n"
+    "  owner TEXT NOT NULL,\n"
+    "  archive TEXT NOT NULL,\n"
+    "  items INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (owner_kind, host, owner, archive)\n"
+    ") WITHOUT ROWID;\n"
+    "INSERT INTO archive (id, owner_kind, host, owner, archive, stamp, peer, xml)\n"
+    "  SELECT id, 0, host, user, 'offline', stored_at * 1000000, '', stanza FROM offline;\n"
+    "INSERT INTO archive_size SELECT 0, host, user, 'offline', count(*) FROM offline\n"
+    "  GROUP BY host, user;\n"
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'archive', 0\n"
+    "  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'archive');\n"
+    "UPDATE sqlite_sequence SET seq = max(seq, coalesce(\n"
+    "  (SELECT seq FROM sqlite_sequence WHERE name = 'offline'), 0)) WHERE name = 'archive';\n"
+    "DROP TABLE offline;\n"
+    "ALTER TABLE accounts DROP COLUMN offline_count;\n"
+    "CREATE TRIGGER archive_counted AFTER INSERT ON archive BEGIN\n"
+    "  INSERT INTO archive_size VALUES (NEW.owner_kind, NEW.host, NEW.owner, NEW.archive, 1)\n"
+    "  ON CONFLICT (owner_kind, host, owner, archive) DO UPDATE SET items = items + 1;\n"
+    "END;\n"
+    "CREATE TRIGGER archive_uncounted AFTER DELETE ON archive BEGIN\n"
+    "  UPDATE archive_size SET items = items - 1 WHERE owner_kind = OLD.owner_kind\n"
+    "    AND host = OLD.host AND owner = OLD.owner AND archive = OLD.archive;\n"
+    "END;\n"
+    "CREATE TRIGGER account_archives_deleted AFTER DELETE ON accounts BEGIN\n"
+    "  DELETE FROM archive WHERE owner_kind = 0 AND host = OLD.host AND owner = OLD.user;\n"
+    "  DELETE FROM archive_size WHERE owner_kind = 0 AND host = OLD.host AND owner = OLD.user;\n"
+    "END;\n"
+    "CREATE TABLE kind_schema (\n"
+    "  kind TEXT PRIMARY KEY,\n"
+    "  version INTEGER NOT NULL\n"
+    ") WITHOUT ROWID;\n",
 };
 
 #define SCHEMA_VERSION ((int)CANTO_ARRAY_LEN(migrations))
 
-enum stmt {
-    STMT_BEGIN,
-    STMT_COMMIT,
-    STMT_ROLLBACK,
-    STMT_SAVEPOINT,
-    STMT_RELEASE,
-    STMT_ROLLBACK_TO,
-    STMT_ACCOUNT_EXISTS,
-    STMT_ACCOUNT_INSERT,
-    STMT_ACCOUNT_DELETE,
-    STMT_ACCOUNT_LIST_HOST,
-    STMT_ACCOUNT_LIST_ALL,
-    STMT_CREDS_GET,
-    STMT_CREDS_DELETE,
-    STMT_CREDS_INSERT,
-    STMT_OFFLINE_CHECK,
-    STMT_OFFLINE_INSERT,
-    STMT_OFFLINE_FETCH,
-    STMT_OFFLINE_DELETE,
-    STMT_OFFLINE_COUNT,
-    STMT_KV_GET,
-    STMT_KV_LIST_USER,
-    STMT_KV_LIST_HOST,
-    STMT_KV_SET,
-    STMT_KV_DELETE,
-    STMT_KV_CLEAR,
-    STMT_COUNT
+/* The statements of the connection itself (transactions, owners). */
+enum core_stmt {
+    CORE_BEGIN,
+    CORE_COMMIT,
+    CORE_ROLLBACK,
+    CORE_SAVEPOINT,
+    CORE_RELEASE,
+    CORE_ROLLBACK_TO,
+    CORE_ACCOUNT_EXISTS,
+    CORE_COUNT
 };
 
-/* Parameters are numbered: ?1 host, ?2 user, then per statement (kv: ?3
- * store, ?4 key, ?5 value). Bare JIDs are listed in the byte order of the
- * "user@host" string itself; kv items in the byte order of user, then key
- * (TEXT columns compare with the BINARY collation). */
-static const char *const stmt_sql[STMT_COUNT] = {
-    [STMT_BEGIN] = "BEGIN IMMEDIATE",
-    [STMT_COMMIT] = "COMMIT",
-    [STMT_ROLLBACK] = "ROLLBACK",
-    [STMT_SAVEPOINT] = "SAVEPOINT req",
-    [STMT_RELEASE] = "RELEASE req",
-    [STMT_ROLLBACK_TO] = "ROLLBACK TO req",
-    [STMT_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE host = ?1 AND user = ?2",
-    [STMT_ACCOUNT_INSERT] = "INSERT INTO accounts (host, user, created_at) VALUES (?1, ?2, ?3) "
-                            "ON CONFLICT DO NOTHING",
-    [STMT_ACCOUNT_DELETE] = "DELETE FROM accounts WHERE host = ?1 AND user = ?2",
-    [STMT_ACCOUNT_LIST_HOST] = "SELECT user || '@' || host AS jid FROM accounts WHERE host = ?1 "
-                               "ORDER BY jid",
-    [STMT_ACCOUNT_LIST_ALL] = "SELECT user || '@' || host AS jid FROM accounts ORDER BY jid",
-    [STMT_CREDS_GET] = "SELECT hash, iterations, salt, stored_key, server_key FROM credentials "
-                       "WHERE host = ?1 AND user = ?2 ORDER BY hash",
-    [STMT_CREDS_DELETE] = "DELETE FROM credentials WHERE host = ?1 AND user = ?2",
-    [STMT_CREDS_INSERT] = "INSERT INTO credentials "
-                          "(host, user, hash, iterations, salt, stored_key, server_key) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [STMT_OFFLINE_CHECK] = "SELECT offline_count FROM accounts WHERE host = ?1 AND user = ?2",
-    [STMT_OFFLINE_INSERT] = "INSERT INTO offline (host, user, stored_at, stanza) "
-                            "VALUES (?1, ?2, ?3, ?4)",
-    [STMT_OFFLINE_FETCH] = "SELECT id, stanza FROM offline WHERE host = ?1 AND user = ?2 "
-                           "ORDER BY id LIMIT ?3",
-    [STMT_OFFLINE_DELETE] = "DELETE FROM offline WHERE host = ?1 AND user = ?2 AND id <= ?3",
-    [STMT_OFFLINE_COUNT] = "SELECT offline_count FROM accounts WHERE host = ?1 AND user = ?2",
-    [STMT_KV_GET] = "SELECT user, key, value FROM account_data "
-                    "WHERE host = ?1 AND user = ?2 AND store = ?3 AND key = ?4",
-    [STMT_KV_LIST_USER] = "SELECT user, key, value FROM account_data "
-                          "WHERE host = ?1 AND user = ?2 AND store = ?3 ORDER BY key",
-    [STMT_KV_LIST_HOST] = "SELECT user, key, value FROM account_data "
-                          "WHERE host = ?1 AND store = ?3 ORDER BY user, key",
-    [STMT_KV_SET] = "INSERT INTO account_data (host, user, store, key, value) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5) "
-                    "ON CONFLICT (host, user, store, key) DO UPDATE SET value = excluded.value",
-    [STMT_KV_DELETE] = "DELETE FROM account_data "
-                       "WHERE host = ?1 AND user = ?2 AND store = ?3 AND key = ?4",
-    [STMT_KV_CLEAR] = "DELETE FROM account_data WHERE host = ?1 AND user = ?2 AND store = ?3",
+/* The writer takes the write lock at BEGIN (IMMEDIATE), so that a batch
+ * never fails half-way for a lock another process took; the reader's
+ * transactions are plain read snapshots. */
+static const char *const core_sql[CORE_COUNT] = {
+    [CORE_BEGIN] = "BEGIN IMMEDIATE",
+    [CORE_COMMIT] = "COMMIT",
+    [CORE_ROLLBACK] = "ROLLBACK",
+    [CORE_SAVEPOINT] = "SAVEPOINT req",
+    [CORE_RELEASE] = "RELEASE req",
+    [CORE_ROLLBACK_TO] = "ROLLBACK TO req",
+    [CORE_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE host = ?2 AND user = ?3",
 };
+#define READER_BEGIN "BEGIN"
 
 struct sqlite_conn {
-    sqlite3 *db;                     /* the connection; worker-owned while open */
-    sqlite3_stmt *stmt[STMT_COUNT];  /* prepared once, reset after each use */
+    sqlite3 *db;                                  /* the connection; its worker's */
+    char *path;                                   /* data_dir/canto.db */
+    bool reader;                                  /* the read-only second connection */
+    sqlite3_stmt *core[CORE_COUNT];               /* prepared once, reset after each use */
+    const struct canto__sqlite_kind **kinds;      /* built-in, then extra (tests) */
+    size_t n_kinds;
+    sqlite3_stmt ***stmts;                        /* per kind: its statements */
 };
 
-/* Digest sizes per enum canto_hash, kept here so that storage does not
- * depend on the SCRAM code to check what it reads back. */
-static size_t hash_len(int h)
-{
-    switch (h) {
-    case CANTO_HASH_SHA1: return 20;
-    case CANTO_HASH_SHA256: return 32;
-    case CANTO_HASH_SHA512: return 64;
-    default: return 0;
-    }
-}
+/* --- helpers for the kinds (sqlite_kind.h) ------------------------------------- */
 
-/* --- statement helpers -------------------------------------------------------- */
-
-static int sql_fail(struct sqlite_conn *c, enum stmt st)
+int canto__sqlite_fail(struct canto__sqlite *c, int st)
 {
-    canto_error("storage: sqlite: %s: %s", stmt_sql[st], sqlite3_errmsg(c->db));
+    canto_error("storage: sqlite: %s: %s", c->sql[st], sqlite3_errmsg(c->db));
     return CANTO_ERROR;
 }
 
-/* Bind ?1 host and ?2 user, which live in the request for the whole run. */
-static sqlite3_stmt *start(struct sqlite_conn *c, enum stmt st, const struct canto__storage_req *r)
+sqlite3_stmt *canto__sqlite_start(struct canto__sqlite *c, int st,
+                                  const struct canto__storage_req *r)
 {
     sqlite3_stmt *q = c->stmt[st];
-    if (r->host)
-        sqlite3_bind_text(q, 1, r->host, -1, SQLITE_STATIC);
-    if (r->user)
-        sqlite3_bind_text(q, 2, r->user, -1, SQLITE_STATIC);
+    if (r->has_owner) {
+        sqlite3_bind_int(q, 1, (int)r->owner.kind);
+        sqlite3_bind_text(q, 2, r->owner.host, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, r->owner.name, -1, SQLITE_STATIC);
+    }
     return q;
 }
 
-/* Forget bindings and any read snapshot. */
-static void finish(struct sqlite_conn *c, enum stmt st)
+void canto__sqlite_finish(struct canto__sqlite *c, int st)
 {
     sqlite3_reset(c->stmt[st]);
     sqlite3_clear_bindings(c->stmt[st]);
 }
 
-/* Run a statement that returns no rows. */
-static int run(struct sqlite_conn *c, enum stmt st)
+int canto__sqlite_run(struct canto__sqlite *c, int st)
 {
     int e = sqlite3_step(c->stmt[st]);
-    int rc = e == SQLITE_DONE ? CANTO_OK : sql_fail(c, st);
-    finish(c, st);
+    int rc = e == SQLITE_DONE ? CANTO_OK : canto__sqlite_fail(c, st);
+    canto__sqlite_finish(c, st);
     return rc;
 }
 
-/* Run a query of one row whose first column is an integer; no row is 0. */
-static int query_int(struct sqlite_conn *c, enum stmt st, int64_t *out)
+int canto__sqlite_query_int(struct canto__sqlite *c, int st, int64_t *out)
 {
     int e = sqlite3_step(c->stmt[st]);
     int rc = CANTO_OK;
@@ -229,374 +256,76 @@ static int query_int(struct sqlite_conn *c, enum stmt st, int64_t *out)
     if (e == SQLITE_ROW)
         *out = sqlite3_column_int64(c->stmt[st], 0);
     else if (e != SQLITE_DONE)
-        rc = sql_fail(c, st);
-    finish(c, st);
+        rc = canto__sqlite_fail(c, st);
+    canto__sqlite_finish(c, st);
     return rc;
 }
 
-static int account_exists(struct sqlite_conn *c, const struct canto__storage_req *r, bool *exists)
+int canto__sqlite_owner_exists(struct canto__sqlite *c, const struct canto_storage_owner *o,
+                               bool *exists)
 {
-    int64_t one;
-    start(c, STMT_ACCOUNT_EXISTS, r);
-    int rc = query_int(c, STMT_ACCOUNT_EXISTS, &one);
-    *exists = one == 1;
-    return rc;
-}
-
-/* --- requests -------------------------------------------------------------------- */
-
-/* Credentials come back ordered by hash. A row that does not describe a
- * valid credential means the database was edited by hand or is damaged:
- * the request fails rather than hand SCRAM something half-right. */
-static int exec_get_creds(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    sqlite3_stmt *q = start(c, STMT_CREDS_GET, r);
-    struct canto_scram_cred *creds = NULL;
-    size_t n = 0;
-    int e, rc = CANTO_OK;
-    while ((e = sqlite3_step(q)) == SQLITE_ROW) {
-        if (!creds)
-            creds = canto_xcalloc(CANTO_HASH_COUNT, sizeof *creds);
-        int h = sqlite3_column_int(q, 0);
-        int64_t iter = sqlite3_column_int64(q, 1);
-        size_t hl = hash_len(h);
-        const void *salt = sqlite3_column_blob(q, 2);
-        size_t salt_len = (size_t)sqlite3_column_bytes(q, 2);
-        const void *stored = sqlite3_column_blob(q, 3);
-        size_t stored_len = (size_t)sqlite3_column_bytes(q, 3);
-        const void *server = sqlite3_column_blob(q, 4);
-        size_t server_len = (size_t)sqlite3_column_bytes(q, 4);
-        if (n == CANTO_HASH_COUNT || hl == 0 || iter < 1 || iter > UINT32_MAX || !salt ||
-            salt_len > sizeof creds->salt || stored_len != hl || server_len != hl) {
-            canto_error("storage: damaged credential row for %s@%s (hash %d)", r->user, r->host,
-                        h);
-            rc = CANTO_ERROR;
-            break;
-        }
-        struct canto_scram_cred *cred = &creds[n++];
-        cred->hash = (enum canto_hash)h;
-        cred->iterations = (uint32_t)iter;
-        memcpy(cred->salt, salt, salt_len);
-        cred->salt_len = salt_len;
-        memcpy(cred->stored_key, stored, hl);
-        memcpy(cred->server_key, server, hl);
+    if (o->kind != CANTO_OWNER_ACCOUNT) {
+        *exists = true;
+        return CANTO_OK;
     }
-    if (rc == CANTO_OK && e != SQLITE_DONE)
-        rc = sql_fail(c, STMT_CREDS_GET);
-    finish(c, STMT_CREDS_GET);
-
-    if (rc == CANTO_OK && n == 0) {
-        bool exists;
-        rc = account_exists(c, r, &exists);
-        if (rc == CANTO_OK && !exists)
-            rc = CANTO_NOTFOUND;
-    }
-    if (rc != CANTO_OK) {
-        if (creds) {
-            canto_wipe(creds, CANTO_HASH_COUNT * sizeof *creds);
-            free(creds);
-        }
-        return rc;
-    }
-    r->creds = creds;
-    r->n_creds = n;
-    return CANTO_OK;
-}
-
-static int insert_creds(struct sqlite_conn *c, const struct canto__storage_req *r)
-{
-    for (size_t i = 0; i < r->n_creds; i++) {
-        const struct canto_scram_cred *cred = &r->creds[i];
-        size_t hl = hash_len((int)cred->hash);
-        sqlite3_stmt *q = start(c, STMT_CREDS_INSERT, r);
-        sqlite3_bind_int(q, 3, (int)cred->hash);
-        sqlite3_bind_int64(q, 4, cred->iterations);
-        sqlite3_bind_blob(q, 5, cred->salt, (int)cred->salt_len, SQLITE_STATIC);
-        sqlite3_bind_blob(q, 6, cred->stored_key, (int)hl, SQLITE_STATIC);
-        sqlite3_bind_blob(q, 7, cred->server_key, (int)hl, SQLITE_STATIC);
-        if (run(c, STMT_CREDS_INSERT) != CANTO_OK)
-            return CANTO_ERROR;
-    }
-    return CANTO_OK;
-}
-
-static int exec_account_create(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    sqlite3_stmt *q = start(c, STMT_ACCOUNT_INSERT, r);
-    sqlite3_bind_int64(q, 3, (sqlite3_int64)time(NULL));
-    if (run(c, STMT_ACCOUNT_INSERT) != CANTO_OK)
-        return CANTO_ERROR;
-    if (sqlite3_changes(c->db) == 0)
-        return CANTO_CONFLICT;
-    return insert_creds(c, r);
-}
-
-static int exec_set_creds(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    bool exists;
-    if (account_exists(c, r, &exists) != CANTO_OK)
-        return CANTO_ERROR;
-    if (!exists)
-        return CANTO_NOTFOUND;
-    start(c, STMT_CREDS_DELETE, r);
-    if (run(c, STMT_CREDS_DELETE) != CANTO_OK)
-        return CANTO_ERROR;
-    return insert_creds(c, r);
-}
-
-static int exec_account_delete(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    start(c, STMT_ACCOUNT_DELETE, r);
-    if (run(c, STMT_ACCOUNT_DELETE) != CANTO_OK)
-        return CANTO_ERROR;
-    return sqlite3_changes(c->db) > 0 ? CANTO_OK : CANTO_NOTFOUND;
-}
-
-static int exec_account_exists(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    bool exists;
-    if (account_exists(c, r, &exists) != CANTO_OK)
-        return CANTO_ERROR;
-    return exists ? CANTO_OK : CANTO_NOTFOUND;
-}
-
-static int exec_account_list(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    enum stmt st = r->host ? STMT_ACCOUNT_LIST_HOST : STMT_ACCOUNT_LIST_ALL;
-    sqlite3_stmt *q = start(c, st, r);
-    char **items = NULL;
-    size_t n = 0, cap = 0;
-    int e;
-    while ((e = sqlite3_step(q)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            items = canto_xrealloc(items, cap * sizeof *items);
-        }
-        const char *jid = (const char *)sqlite3_column_text(q, 0);
-        items[n++] = canto_xstrndup(jid ? jid : "", (size_t)sqlite3_column_bytes(q, 0));
-    }
-    int rc = e == SQLITE_DONE ? CANTO_OK : sql_fail(c, st);
-    finish(c, st);
-    r->items = items;
-    r->n = n;
-    if (rc != CANTO_OK)
-        canto__storage_req_clear_results(r);
-    return rc;
-}
-
-/* The existence check and the count are one row lookup (the account row
- * and its offline_count) inside the write transaction, so no other writer
- * can slip a message in between the check and the insert. */
-static int exec_offline_store(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    sqlite3_stmt *q = start(c, STMT_OFFLINE_CHECK, r);
+    sqlite3_stmt *q = c->account_exists;
+    sqlite3_bind_text(q, 2, o->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, o->name, -1, SQLITE_STATIC);
     int e = sqlite3_step(q);
+    *exists = e == SQLITE_ROW;
     int rc = CANTO_OK;
-    if (e == SQLITE_ROW) {
-        if (sqlite3_column_int64(q, 0) >= (sqlite3_int64)r->limit)
-            rc = CANTO_LIMIT;
-    } else if (e == SQLITE_DONE) {
-        rc = CANTO_NOTFOUND;
-    } else {
-        rc = sql_fail(c, STMT_OFFLINE_CHECK);
+    if (e != SQLITE_ROW && e != SQLITE_DONE) {
+        canto_error("storage: sqlite: %s: %s", core_sql[CORE_ACCOUNT_EXISTS],
+                    sqlite3_errmsg(c->db));
+        rc = CANTO_ERROR;
     }
-    finish(c, STMT_OFFLINE_CHECK);
-    if (rc != CANTO_OK)
-        return rc;
-
-    q = start(c, STMT_OFFLINE_INSERT, r);
-    sqlite3_bind_int64(q, 3, (sqlite3_int64)time(NULL));
-    sqlite3_bind_text64(q, 4, r->xml, r->xml_len, SQLITE_STATIC, SQLITE_UTF8);
-    return run(c, STMT_OFFLINE_INSERT);
-}
-
-static int exec_offline_fetch(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    sqlite3_stmt *q = start(c, STMT_OFFLINE_FETCH, r);
-    sqlite3_bind_int64(q, 3, r->limit);
-    struct canto_offline_msg *msgs = NULL;
-    size_t n = 0, cap = 0;
-    int e;
-    while ((e = sqlite3_step(q)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            msgs = canto_xrealloc(msgs, cap * sizeof *msgs);
-        }
-        const char *xml = (const char *)sqlite3_column_text(q, 1);
-        size_t len = (size_t)sqlite3_column_bytes(q, 1);
-        msgs[n].id = sqlite3_column_int64(q, 0);
-        msgs[n].xml = canto_xstrndup(xml ? xml : "", len);
-        msgs[n].len = len;
-        n++;
-    }
-    int rc = e == SQLITE_DONE ? CANTO_OK : sql_fail(c, STMT_OFFLINE_FETCH);
-    finish(c, STMT_OFFLINE_FETCH);
-    r->msgs = msgs;
-    r->n = n;
-    if (rc != CANTO_OK)
-        canto__storage_req_clear_results(r);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
     return rc;
 }
 
-static int exec_offline_delete(struct sqlite_conn *c, struct canto__storage_req *r)
+bool canto__sqlite_page_full(size_t n, unsigned limit, size_t bytes)
 {
-    sqlite3_stmt *q = start(c, STMT_OFFLINE_DELETE, r);
-    sqlite3_bind_int64(q, 3, r->up_to_id);
-    return run(c, STMT_OFFLINE_DELETE);
+    return n >= limit || (n > 0 && bytes >= CANTO_STORAGE_PAGE_BYTES);
 }
 
-/* An unknown account has no messages: OK with 0, like fetch. */
-static int exec_offline_count(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    int64_t count;
-    start(c, STMT_OFFLINE_COUNT, r);
-    if (query_int(c, STMT_OFFLINE_COUNT, &count) != CANTO_OK)
-        return CANTO_ERROR;
-    r->n = (size_t)count;
-    return CANTO_OK;
-}
+/* --- dispatch and transactions ------------------------------------------------- */
 
-/* Copy n bytes of a column and a NUL to *p; returns the copy and moves *p
- * past it. src may be NULL when n is 0 (SQLite's empty blob). */
-static const char *put_column(char **p, const void *src, size_t n)
+static int core_run(struct sqlite_conn *c, enum core_stmt st)
 {
-    char *copy = *p;
-    if (n)
-        memcpy(copy, src, n);
-    copy[n] = '\0';
-    *p += n + 1;
-    return copy;
-}
-
-/* Step q (started, parameters bound) and collect its (user, key, value)
- * rows into r->kv, each item one allocation holding the three, each
- * NUL-terminated (a value may also hold NULs of its own; len counts its
- * bytes). On failure nothing is left in r. */
-static int read_kv_items(struct sqlite_conn *c, enum stmt st, struct canto__storage_req *r)
-{
-    sqlite3_stmt *q = c->stmt[st];
-    struct canto_kv_item *kv = NULL;
-    size_t n = 0, cap = 0;
-    int e;
-    while ((e = sqlite3_step(q)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            kv = canto_xrealloc(kv, cap * sizeof *kv);
-        }
-        const void *user = sqlite3_column_text(q, 0);
-        size_t ul = (size_t)sqlite3_column_bytes(q, 0);
-        const void *key = sqlite3_column_text(q, 1);
-        size_t kl = (size_t)sqlite3_column_bytes(q, 1);
-        const void *value = sqlite3_column_blob(q, 2);
-        size_t vl = (size_t)sqlite3_column_bytes(q, 2);
-        char *p = canto_xmalloc(ul + kl + vl + 3);
-        struct canto_kv_item *it = &kv[n++];
-        it->user = put_column(&p, user, ul);
-        it->key = put_column(&p, key, kl);
-        it->value = put_column(&p, value, vl);
-        it->len = vl;
+    int e = sqlite3_step(c->core[st]);
+    int rc = CANTO_OK;
+    if (e != SQLITE_DONE) {
+        canto_error("storage: sqlite: %s: %s", sqlite3_sql(c->core[st]), sqlite3_errmsg(c->db));
+        rc = CANTO_ERROR;
     }
-    int rc = e == SQLITE_DONE ? CANTO_OK : sql_fail(c, st);
-    finish(c, st);
-    r->kv = kv;
-    r->n = n;
-    if (rc != CANTO_OK)
-        canto__storage_req_clear_results(r);
+    sqlite3_reset(c->core[st]);
     return rc;
 }
 
-/* A missing key and a missing account look the same: CANTO_NOTFOUND. */
-static int exec_kv_get(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    sqlite3_stmt *q = start(c, STMT_KV_GET, r);
-    sqlite3_bind_text(q, 3, r->store, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, r->key, -1, SQLITE_STATIC);
-    int rc = read_kv_items(c, STMT_KV_GET, r);
-    if (rc == CANTO_OK && r->n == 0)
-        rc = CANTO_NOTFOUND;
-    return rc;
-}
-
-/* One account's store (an unknown account has an empty one), or with no
- * user the store of every account of the host. */
-static int exec_kv_list(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    enum stmt st = r->user ? STMT_KV_LIST_USER : STMT_KV_LIST_HOST;
-    sqlite3_stmt *q = start(c, st, r);
-    sqlite3_bind_text(q, 3, r->store, -1, SQLITE_STATIC);
-    return read_kv_items(c, st, r);
-}
-
-/* One change of a kv_write: set (value given), delete a key (key given),
- * or empty the store (neither). A value too big for SQLite fails the bind,
- * and with it the whole write. */
-static int kv_apply(struct sqlite_conn *c, const struct canto__storage_req *r,
-                    const struct canto_kv_change *ch)
-{
-    enum stmt st = ch->value ? STMT_KV_SET : ch->key ? STMT_KV_DELETE : STMT_KV_CLEAR;
-    sqlite3_stmt *q = start(c, st, r);
-    sqlite3_bind_text(q, 3, ch->store, -1, SQLITE_STATIC);
-    if (ch->key)
-        sqlite3_bind_text(q, 4, ch->key, -1, SQLITE_STATIC);
-    if (ch->value &&
-        sqlite3_bind_blob64(q, 5, ch->value, ch->len, SQLITE_STATIC) != SQLITE_OK) {
-        int rc = sql_fail(c, st);
-        finish(c, st);
-        return rc;
-    }
-    return run(c, st);
-}
-
-/* The account is checked first, so a write for a missing one reports
- * CANTO_NOTFOUND having changed nothing. The changes go in order; the first
- * that fails fails the request, and storage.c's savepoint undoes the ones
- * before it: all or none. */
-static int exec_kv_write(struct sqlite_conn *c, struct canto__storage_req *r)
-{
-    bool exists;
-    if (account_exists(c, r, &exists) != CANTO_OK)
-        return CANTO_ERROR;
-    if (!exists)
-        return CANTO_NOTFOUND;
-    for (size_t i = 0; i < r->n_changes; i++) {
-        if (kv_apply(c, r, &r->changes[i]) != CANTO_OK)
-            return CANTO_ERROR;
-    }
-    return CANTO_OK;
-}
-
+/* The request's kind, found among this connection's (a handful: a scan). */
 static int sqlite_exec(void *conn, struct canto__storage_req *r)
 {
     struct sqlite_conn *c = conn;
-    switch (r->op) {
-    case CANTO__OP_GET_CREDS: return exec_get_creds(c, r);
-    case CANTO__OP_ACCOUNT_CREATE: return exec_account_create(c, r);
-    case CANTO__OP_SET_CREDS: return exec_set_creds(c, r);
-    case CANTO__OP_ACCOUNT_DELETE: return exec_account_delete(c, r);
-    case CANTO__OP_ACCOUNT_EXISTS: return exec_account_exists(c, r);
-    case CANTO__OP_ACCOUNT_LIST: return exec_account_list(c, r);
-    case CANTO__OP_OFFLINE_STORE: return exec_offline_store(c, r);
-    case CANTO__OP_OFFLINE_FETCH: return exec_offline_fetch(c, r);
-    case CANTO__OP_OFFLINE_DELETE: return exec_offline_delete(c, r);
-    case CANTO__OP_OFFLINE_COUNT: return exec_offline_count(c, r);
-    case CANTO__OP_KV_GET: return exec_kv_get(c, r);
-    case CANTO__OP_KV_LIST: return exec_kv_list(c, r);
-    case CANTO__OP_KV_WRITE: return exec_kv_write(c, r);
-    case CANTO__OP_BARRIER: return CANTO_OK;
+    for (size_t i = 0; i < c->n_kinds; i++) {
+        const struct canto__sqlite_kind *k = c->kinds[i];
+        if (k->kind != r->op->kind)
+            continue;
+        struct canto__sqlite ctx = {c->db, c->stmts[i], k->sql, c->core[CORE_ACCOUNT_EXISTS]};
+        return k->exec[r->op->id](&ctx, r);
     }
+    canto_error("storage: sqlite: no implementation of %s", r->op->name);
     return CANTO_ERROR;
 }
 
-/* --- transactions ------------------------------------------------------------------ */
-
 static int sqlite_begin(void *conn)
 {
-    return run(conn, STMT_BEGIN);
+    return core_run(conn, CORE_BEGIN);
 }
 
 static int sqlite_commit(void *conn)
 {
-    return run(conn, STMT_COMMIT);
+    return core_run(conn, CORE_COMMIT);
 }
 
 /* ROLLBACK with no transaction open is an error in SQLite; skip it then
@@ -605,7 +334,7 @@ static void sqlite_rollback(void *conn)
 {
     struct sqlite_conn *c = conn;
     if (!sqlite3_get_autocommit(c->db))
-        run(c, STMT_ROLLBACK);
+        core_run(c, CORE_ROLLBACK);
 }
 
 static bool sqlite_in_transaction(void *conn)
@@ -616,21 +345,21 @@ static bool sqlite_in_transaction(void *conn)
 
 static int sqlite_savepoint(void *conn)
 {
-    return run(conn, STMT_SAVEPOINT);
+    return core_run(conn, CORE_SAVEPOINT);
 }
 
 static int sqlite_release(void *conn)
 {
-    return run(conn, STMT_RELEASE);
+    return core_run(conn, CORE_RELEASE);
 }
 
 /* ROLLBACK TO undoes the request's changes but leaves the savepoint on the
  * stack; RELEASE pops it so savepoints do not pile up within a batch. */
 static int sqlite_rollback_to(void *conn)
 {
-    if (run(conn, STMT_ROLLBACK_TO) != CANTO_OK)
+    if (core_run(conn, CORE_ROLLBACK_TO) != CANTO_OK)
         return CANTO_ERROR;
-    return run(conn, STMT_RELEASE);
+    return core_run(conn, CORE_RELEASE);
 }
 
 /* --- open / close --------------------------------------------------------------------- */
@@ -771,19 +500,138 @@ static int configure(sqlite3 *db, const char *path, struct canto_buf *err)
     return exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", path, err);
 }
 
+/* A kind's own migrations, each in its own transaction with its version in
+ * kind_schema, read again inside it (cantod and cantoctl may open at once). */
+static int migrate_kind(sqlite3 *db, const char *path, const struct canto__sqlite_kind *k,
+                        struct canto_buf *err)
+{
+    for (;;) {
+        if (exec_sql(db, "BEGIN IMMEDIATE", "starting migration", err) != CANTO_OK)
+            return CANTO_ERROR;
+        sqlite3_stmt *q;
+        int version = 0;
+        if (sqlite3_prepare_v2(db, "SELECT version FROM kind_schema WHERE kind = ?1", -1, &q,
+                               NULL) != SQLITE_OK) {
+            canto_buf_appendf(err, "storage: reading the schema of %s: %s", k->kind->name,
+                              sqlite3_errmsg(db));
+            goto fail;
+        }
+        sqlite3_bind_text(q, 1, k->kind->name, -1, SQLITE_STATIC);
+        int e = sqlite3_step(q);
+        if (e == SQLITE_ROW)
+            version = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+        if (e != SQLITE_ROW && e != SQLITE_DONE) {
+            canto_buf_appendf(err, "storage: reading the schema of %s: %s", k->kind->name,
+                              sqlite3_errmsg(db));
+            goto fail;
+        }
+        if (version > (int)k->n_migrations) {
+            canto_buf_appendf(err,
+                              "storage: %s has version %d of the %s tables, newer than this "
+                              "Canto understands (%zu); use a newer Canto",
+                              path, version, k->kind->name, k->n_migrations);
+            goto fail;
+        }
+        if (version == (int)k->n_migrations)
+            return exec_sql(db, "COMMIT", "committing", err);
+
+        struct canto_buf what = {0};
+        canto_buf_appendf(&what, "migration of %s to version %d", k->kind->name, version + 1);
+        int rc = exec_sql(db, k->migrations[version], what.data, err);
+        if (rc == CANTO_OK) {
+            if (sqlite3_prepare_v2(db,
+                                   "INSERT INTO kind_schema (kind, version) VALUES (?1, ?2) "
+                                   "ON CONFLICT (kind) DO UPDATE SET version = excluded.version",
+                                   -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, k->kind->name, -1, SQLITE_STATIC);
+                sqlite3_bind_int(q, 2, version + 1);
+                if (sqlite3_step(q) != SQLITE_DONE)
+                    rc = CANTO_ERROR;
+                sqlite3_finalize(q);
+            } else {
+                rc = CANTO_ERROR;
+            }
+            if (rc != CANTO_OK)
+                canto_buf_appendf(err, "storage: %s: %s", what.data, sqlite3_errmsg(db));
+        }
+        if (rc == CANTO_OK)
+            rc = exec_sql(db, "COMMIT", what.data, err);
+        canto_buf_free(&what);
+        if (rc != CANTO_OK)
+            goto fail;
+        canto_info("storage: %s: %s tables migrated to version %d", path, k->kind->name,
+                   version + 1);
+    }
+fail:
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return CANTO_ERROR;
+}
+
 static void sqlite_close(void *conn)
 {
     struct sqlite_conn *c = conn;
     if (!c)
         return;
-    for (int i = 0; i < STMT_COUNT; i++)
-        sqlite3_finalize(c->stmt[i]);
-    if (sqlite3_close(c->db) != SQLITE_OK)
+    for (int i = 0; i < CORE_COUNT; i++)
+        sqlite3_finalize(c->core[i]);
+    for (size_t k = 0; c->stmts && k < c->n_kinds; k++) {
+        for (size_t i = 0; c->stmts[k] && i < c->kinds[k]->n_sql; i++)
+            sqlite3_finalize(c->stmts[k][i]);
+        free(c->stmts[k]);
+    }
+    free(c->stmts);
+    free(c->kinds);
+    if (c->db && sqlite3_close(c->db) != SQLITE_OK)
         canto_error("storage: sqlite close: %s", sqlite3_errmsg(c->db));
+    free(c->path);
     free(c);
 }
 
-static int sqlite_open(const char *data_dir, void **out, struct canto_buf *err)
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct canto_buf *err)
+{
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) == SQLITE_OK)
+        return CANTO_OK;
+    canto_buf_appendf(err, "storage: preparing \"%s\": %s", sql, sqlite3_errmsg(db));
+    return CANTO_ERROR;
+}
+
+/* Prepare the connection's own statements and every kind's. */
+static int prepare_all(struct sqlite_conn *c, struct canto_buf *err)
+{
+    for (int i = 0; i < CORE_COUNT; i++) {
+        const char *sql = i == CORE_BEGIN && c->reader ? READER_BEGIN : core_sql[i];
+        if (prepare(c->db, sql, &c->core[i], err) != CANTO_OK)
+            return CANTO_ERROR;
+    }
+    c->stmts = canto_xcalloc(c->n_kinds, sizeof *c->stmts);
+    for (size_t k = 0; k < c->n_kinds; k++) {
+        const struct canto__sqlite_kind *kind = c->kinds[k];
+        c->stmts[k] = canto_xcalloc(kind->n_sql ? kind->n_sql : 1, sizeof *c->stmts[k]);
+        for (size_t i = 0; i < kind->n_sql; i++)
+            if (prepare(c->db, kind->sql[i], &c->stmts[k][i], err) != CANTO_OK)
+                return CANTO_ERROR;
+    }
+    return CANTO_OK;
+}
+
+/* A connection object for path with the kinds (built-in, then extra: a
+ * NULL-terminated array or NULL), its database not yet open. */
+static struct sqlite_conn *conn_new(const char *path, const struct canto__sqlite_kind *const *kinds,
+                                    size_t n_kinds, bool reader)
+{
+    struct sqlite_conn *c = canto_xcalloc(1, sizeof *c);
+    c->path = canto_xstrdup(path);
+    c->reader = reader;
+    c->kinds = canto_xcalloc(n_kinds, sizeof *c->kinds);
+    memcpy(c->kinds, kinds, n_kinds * sizeof *kinds);
+    c->n_kinds = n_kinds;
+    return c;
+}
+
+static int sqlite_open(const char *data_dir, const void *extra, void **out,
+                       struct canto_buf *err)
 {
     *out = NULL;
     if (!sqlite3_threadsafe()) {
@@ -793,35 +641,80 @@ static int sqlite_open(const char *data_dir, void **out, struct canto_buf *err)
     if (make_dirs(data_dir, err) != CANTO_OK)
         return CANTO_ERROR;
 
+    const struct canto__sqlite_kind *const *more = extra;
+    size_t n_more = 0;
+    while (more && more[n_more])
+        n_more++;
+    size_t n_kinds = CANTO_ARRAY_LEN(builtin_kinds) + n_more;
+    const struct canto__sqlite_kind **kinds = canto_xcalloc(n_kinds, sizeof *kinds);
+    memcpy(kinds, builtin_kinds, sizeof builtin_kinds);
+    if (n_more)
+        memcpy(kinds + CANTO_ARRAY_LEN(builtin_kinds), more, n_more * sizeof *kinds);
+
     struct canto_buf path = {0};
     canto_buf_appendf(&path, "%s/canto.db", data_dir);
-    struct sqlite_conn *c = canto_xcalloc(1, sizeof *c);
+    struct sqlite_conn *c = conn_new(path.data, kinds, n_kinds, false);
+    free(kinds);
+    canto_buf_free(&path);
     /* NOMUTEX: one thread at a time uses the connection (open here, then the
-     * worker, then close after the worker is joined). */
-    int e = sqlite3_open_v2(path.data, &c->db,
+     * writer, then close after the writer is joined). */
+    int e = sqlite3_open_v2(c->path, &c->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                             NULL);
     if (e != SQLITE_OK) {
-        canto_buf_appendf(err, "storage: cannot open %s: %s", path.data,
+        canto_buf_appendf(err, "storage: cannot open %s: %s", c->path,
                           c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(e));
         goto fail;
     }
-    if (configure(c->db, path.data, err) != CANTO_OK || migrate(c->db, path.data, err) != CANTO_OK)
+    if (configure(c->db, c->path, err) != CANTO_OK || migrate(c->db, c->path, err) != CANTO_OK)
         goto fail;
-    for (int i = 0; i < STMT_COUNT; i++) {
-        if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[i],
-                               NULL) != SQLITE_OK) {
-            canto_buf_appendf(err, "storage: preparing \"%s\": %s", stmt_sql[i],
-                              sqlite3_errmsg(c->db));
+    for (size_t k = 0; k < c->n_kinds; k++)
+        if (migrate_kind(c->db, c->path, c->kinds[k], err) != CANTO_OK)
             goto fail;
-        }
-    }
-    canto_buf_free(&path);
+    if (prepare_all(c, err) != CANTO_OK)
+        goto fail;
     *out = c;
     return CANTO_OK;
 
 fail:
-    canto_buf_free(&path);
+    sqlite_close(c);
+    return CANTO_ERROR;
+}
+
+/* The reader: the same file, the same kinds, query_only. Without WAL a
+ * reader would wait for the writer's lock (and make it wait), so there is
+ * none then and reads stay on the writer. */
+static int sqlite_open_reader(void *writer, void **out, struct canto_buf *err)
+{
+    struct sqlite_conn *w = writer;
+    *out = NULL;
+    sqlite3_stmt *q;
+    bool wal = false;
+    if (sqlite3_prepare_v2(w->db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(q, 0);
+            wal = mode && strcmp(mode, "wal") == 0;
+        }
+        sqlite3_finalize(q);
+    }
+    if (!wal)
+        return CANTO_DECLINED;
+    struct sqlite_conn *c = conn_new(w->path, w->kinds, w->n_kinds, true);
+    int e = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (e != SQLITE_OK) {
+        canto_buf_appendf(err, "storage: cannot open %s for reading: %s", c->path,
+                          c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(e));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    if (exec_sql(c->db, "PRAGMA query_only=ON", c->path, err) != CANTO_OK ||
+        prepare_all(c, err) != CANTO_OK)
+        goto fail;
+    *out = c;
+    return CANTO_OK;
+
+fail:
     sqlite_close(c);
     return CANTO_ERROR;
 }
@@ -829,6 +722,7 @@ fail:
 const struct canto__storage_backend canto__storage_sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
+    .open_reader = sqlite_open_reader,
     .close = sqlite_close,
     .begin = sqlite_begin,
     .commit = sqlite_commit,

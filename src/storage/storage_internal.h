@@ -1,16 +1,26 @@
 /*
- * storage_internal.h: what the backend-neutral request machinery (storage.c)
- * and a storage backend (sqlite.c) share. Nothing outside src/storage/ may
- * include this file; features see only include/canto/storage.h.
+ * storage_internal.h: what the backend-neutral request machinery
+ * (storage.c), the kinds (accounts.c, kv.c, archive.c: the public functions
+ * of storage.h) and a storage backend (sqlite*.c) share. Nothing outside
+ * src/storage/ and its unit test may include this file; features see only
+ * include/canto/storage.h.
  *
- * The split: storage.c owns the queue, the worker thread, the batching into
- * transactions (group commit), the per-request savepoints and the delivery of
- * results to the loop thread. A backend owns its connection and knows how to
- * run one request, plus the handful of transaction verbs storage.c drives.
- * Every backend function below except open runs on the worker thread, which
- * is the only thread touching the connection while the storage is open.
+ * The split:
+ * - storage.c owns the queues, the two worker threads (writer and reader),
+ *   the batching into transactions (group commit), per-request savepoints,
+ *   the routing of reads (reader, or behind an owner's writes in flight),
+ *   barriers and the delivery of results to the loop thread. It knows no
+ *   kind.
+ * - A kind describes its operations once, in a table of struct
+ *   canto__storage_op: name, read or write, how to deliver the result to
+ *   the caller's callback, how to free it. Its public functions allocate a
+ *   request (its own struct, starting with struct canto__storage_req),
+ *   check the arguments and submit it.
+ * - A backend owns its connections and implements, per kind, one function
+ *   per operation (for SQLite: one file per kind, listed in sqlite.c's
+ *   kinds table).
  *
- * Names shared between the two files but private to storage carry the
+ * Names shared between these files but private to storage carry the
  * libuv-style double underscore: canto__.
  */
 #ifndef CANTO_STORAGE_INTERNAL_H
@@ -18,90 +28,86 @@
 
 #include "canto/buf.h"
 #include "canto/common.h"
-#include "canto/scram.h"
 #include "canto/storage.h"
 
-/* One kind of request per public function. Adding a request: a value here, a
- * public function in storage.c that fills the request, a case in
- * canto__storage_op_writes() and in the delivery switch, and a case in the
- * backend's exec function (see docs/internals/storage.md). */
-enum canto__storage_op {
-    CANTO__OP_GET_CREDS,
-    CANTO__OP_ACCOUNT_CREATE,
-    CANTO__OP_SET_CREDS,
-    CANTO__OP_ACCOUNT_DELETE,
-    CANTO__OP_ACCOUNT_EXISTS,
-    CANTO__OP_ACCOUNT_LIST,
-    CANTO__OP_OFFLINE_STORE,
-    CANTO__OP_OFFLINE_FETCH,
-    CANTO__OP_OFFLINE_DELETE,
-    CANTO__OP_OFFLINE_COUNT,
-    CANTO__OP_KV_GET,
-    CANTO__OP_KV_LIST,
-    CANTO__OP_KV_WRITE,
-    CANTO__OP_BARRIER,
+struct canto__storage_req;
+struct canto__storage_kind;
+
+/* One operation of a kind, described once. */
+struct canto__storage_op {
+    const struct canto__storage_kind *kind; /* whose operation */
+    unsigned id;                            /* index in kind->ops; backends dispatch on it */
+    const char *name;                       /* "kv.get", for logs */
+    bool writes;                            /* changes data: write connection, own savepoint */
+    /* Call the request's callback with its result (rc, and results only
+     * when rc is CANTO_OK). Runs on the loop thread. */
+    void (*deliver)(struct canto__storage_req *r);
+    /* Free the results the backend attached (NULL: it attaches none), leaving
+     * the request as before it ran. Also called after a failed transaction. */
+    void (*clear)(struct canto__storage_req *r);
+    /* Free inputs held outside the request's own block (NULL: none). */
+    void (*release)(struct canto__storage_req *r);
 };
 
-/* One queued request: its inputs (copied from the caller when it was
- * queued), its result (filled by the worker) and its completion. Allocated
- * in one piece with the strings at the end; the creds, changes, items, msgs
- * and kv arrays are separate allocations released with the request after
- * its callback. */
+/* A kind: a name and its table of operations. */
+struct canto__storage_kind {
+    const char *name;                     /* "kv", "archive", "accounts" */
+    const struct canto__storage_op *ops;  /* ops[i].id == i */
+    size_t n_ops;
+};
+
+/* The head of every request. A kind's request struct starts with it and
+ * adds its inputs and results; the owner's strings and the kind's own
+ * strings follow in the same allocation (canto__storage_req_new). */
 struct canto__storage_req {
-    struct canto__storage_req *next; /* queue / done list link */
-    enum canto__storage_op op;       /* what to do */
-    int rc;                          /* result; CANTO_AGAIN until it ran */
-    bool ran;                        /* the backend executed it in a transaction */
-    const char *host;                /* prepared host; NULL: every host (list) */
-    const char *user;                /* prepared localpart; NULL: every user (kv_list) */
-    const char *xml;                 /* offline_store: the stanza */
-    size_t xml_len;                  /* its length in bytes */
-    unsigned limit;                  /* offline store/fetch limit */
-    int64_t up_to_id;                /* offline_delete bound */
-    const char *store;               /* kv_get, kv_list: the store's name */
-    const char *key;                 /* kv_get: the key */
-    struct canto_scram_cred *creds;  /* in: create/set_creds; out: get_creds */
-    size_t n_creds;                  /* entries in creds */
-    struct canto_kv_change *changes; /* in: kv_write; one allocation, bytes after the array */
-    size_t n_changes;                /* entries in changes */
-    char **items;                    /* out: account_list bare JIDs */
-    struct canto_offline_msg *msgs;  /* out: offline_fetch; xml malloc'd */
-    struct canto_kv_item *kv;        /* out: kv_get/list; each item's strings: one block at .user */
-    size_t n;                        /* out: entries in items/msgs/kv, or the count */
-    union {
-        canto_storage_done_cb done;
-        canto_storage_creds_cb creds;
-        canto_storage_list_cb list;
-        canto_storage_offline_cb offline;
-        canto_storage_kv_cb kv;
-    } cb;                            /* completion, by op */
-    void *ud;                        /* caller's pointer for cb */
-    char strings[];                  /* host, user, then xml or store, key; NUL-terminated */
+    struct canto__storage_req *next;      /* queue / done list link */
+    const struct canto__storage_op *op;   /* what to do */
+    int rc;                               /* result; CANTO_AGAIN until it ran */
+    bool ran;                             /* the backend executed it in a transaction */
+    bool on_writer;                       /* queued on the write connection */
+    bool has_owner;                       /* owner is set (not a list across owners) */
+    struct canto_storage_owner owner;     /* copies; host NULL for a barrier */
+    uint64_t reads_before;                /* barrier: reader requests queued before it */
+    void (*cb)(void);                     /* the caller's callback, cast back by deliver */
+    void *ud;                             /* its pointer */
 };
 
-/* True for requests that change data (they run inside a savepoint). */
-bool canto__storage_op_writes(enum canto__storage_op op);
+/* Allocate a request of size bytes (a kind's struct) for op, with copies of
+ * owner's strings (owner may be NULL) and extra bytes after them, zeroed;
+ * *tail points at those extra bytes. rc starts as CANTO_AGAIN, or
+ * CANTO_INVALID when owner is given but malformed. */
+void *canto__storage_req_new(size_t size, const struct canto__storage_op *op,
+                             const struct canto_storage_owner *owner, size_t extra, char **tail);
+/* Copy n bytes of src and a NUL to *p; returns the copy, moves *p past it. */
+const char *canto__storage_put(char **p, const char *src, size_t n);
+/* Bytes a copy of s takes with canto__storage_put (0 for NULL). */
+size_t canto__storage_size(const char *s);
+/* Queue r (filled, rc CANTO_AGAIN or the refusal). Its callback will run. */
+void canto__storage_submit(struct canto_storage *s, struct canto__storage_req *r);
+/* A page size a caller may ask for. */
+bool canto__storage_limit_ok(unsigned limit);
 
-/* Release whatever results a request holds (after a failed transaction, or
- * once the callback has run), leaving it with n = 0 and no arrays. Inputs
- * (credentials, kv changes) are left alone. */
-void canto__storage_req_clear_results(struct canto__storage_req *r);
-
-/* A storage backend. conn is the backend's connection object. Verbs return
- * CANTO_OK or CANTO_ERROR (already logged). */
+/* A storage backend. conn is one of the backend's connections. Verbs
+ * return CANTO_OK or CANTO_ERROR (already logged). */
 struct canto__storage_backend {
     const char *name; /* the name chosen in the config: "sqlite" */
-    /* Open data_dir's database, migrate it to the current schema, prepare
-     * what requests need. Runs synchronously on the caller's thread. On
-     * failure returns CANTO_ERROR with a sentence in err and nothing open. */
-    int (*open)(const char *data_dir, void **conn, struct canto_buf *err);
-    /* Close what open made. No transaction is in progress. */
+    /* Open data_dir's database, migrate it to the current schema (every
+     * kind's), prepare what requests need: the write connection. extra:
+     * more kinds for this backend (tests; NULL). Runs synchronously on the
+     * caller's thread. On failure returns CANTO_ERROR with a sentence in
+     * err and nothing open. */
+    int (*open)(const char *data_dir, const void *extra, void **conn, struct canto_buf *err);
+    /* A second connection for reads only, on the same database. Returns
+     * CANTO_DECLINED when reads cannot run beside the writer (no WAL), and
+     * then every read goes to the writer. */
+    int (*open_reader)(void *writer, void **conn, struct canto_buf *err);
+    /* Close what open or open_reader made. No transaction is in progress. */
     void (*close)(void *conn);
-    int (*begin)(void *conn);        /* start a write transaction */
-    int (*commit)(void *conn);       /* make it durable */
+    int (*begin)(void *conn);        /* start a transaction (the writer's takes the write lock) */
+    int (*commit)(void *conn);       /* end it; for the writer: make it durable */
     void (*rollback)(void *conn);    /* abandon it (if still open) */
     bool (*in_transaction)(void *conn); /* false once the backend lost it */
-    int (*savepoint)(void *conn);    /* mark the start of one request */
+    int (*savepoint)(void *conn);    /* mark the start of one write request */
     int (*release)(void *conn);      /* keep that request's changes */
     int (*rollback_to)(void *conn);  /* undo them (and release the mark) */
     /* Run one request inside the open transaction: returns its rc and fills
@@ -110,5 +116,11 @@ struct canto__storage_backend {
 };
 
 extern const struct canto__storage_backend canto__storage_sqlite;
+
+/* storage.c's open with extra kinds for the backend (tests register a
+ * test-only kind this way; canto_storage_open passes NULL). */
+int canto__storage_open(uv_loop_t *loop, const struct canto_storage_options *opts,
+                        const void *extra_kinds, struct canto_storage **out,
+                        struct canto_buf *err);
 
 #endif
