@@ -545,16 +545,16 @@ static void test_offline(void)
     QUEUE(canto_storage_account_create(s, "example.org", "juliet", &cred, 1, on_done, &a));
     for (int i = 0; i < 3; i++)
         QUEUE(offline_store(s, "example.org", "juliet", msgs[i], strlen(msgs[i]), 3,
-                                          on_done, &st[i]));
+                            on_done, &st[i]));
     QUEUE(offline_store(s, "example.org", "juliet", "<message id='4'/>", 17, 3,
-                                      on_done, &b));
+                        on_done, &b));
     QUEUE(offline_store(s, "example.org", "romeo", "<message/>", 10, 3, on_done,
-                                      &c));
+                        &c));
     QUEUE(offline_fetch(s, "example.org", "juliet", 100, &d));
     QUEUE(offline_fetch(s, "example.org", "juliet", 2, &e));
     QUEUE(offline_count(s, "example.org", "juliet", &f));
     QUEUE(offline_store(s, "example.org", "juliet", "<message id='5'/>", 17, 0,
-                                      on_done, &g));
+                        on_done, &g));
     run(&loop);
     EXPECT(a, CANTO_OK);
     for (int i = 0; i < 3; i++)
@@ -578,7 +578,7 @@ static void test_offline(void)
     QUEUE(offline_delete(s, "example.org", "juliet", second, NULL, NULL));
     QUEUE(offline_count(s, "example.org", "juliet", &b));
     QUEUE(offline_store(s, "example.org", "juliet", "<message id='6'/>", 17, 3,
-                                      on_done, &c));
+                        on_done, &c));
     QUEUE(offline_fetch(s, "example.org", "juliet", 10, &e));
     run(&loop);
     EXPECT(a, CANTO_OK);
@@ -1143,7 +1143,8 @@ static void test_many(void)
 
     sqlite3 *db = raw_open(dir);
     raw_exec(db, "CREATE TRIGGER poison_msg BEFORE INSERT ON archive "
-                 "WHEN CAST(NEW.xml AS TEXT) = '<poison/>' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+                 "WHEN CAST(NEW.xml AS TEXT) = '<poison/>' "
+                 "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
     raw_exec(db, "CREATE TRIGGER poison_cred BEFORE INSERT ON credentials "
                  "WHEN NEW.user = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
     sqlite3_close(db);
@@ -1157,14 +1158,14 @@ static void test_many(void)
     for (int i = 0; i < N; i++) {
         if (i == BAD1) {
             QUEUE(offline_store(s, "example.org", "busy", "<poison/>", 9, N + 10,
-                                              on_done, &r[i]));
+                                on_done, &r[i]));
         } else if (i == BAD2) {
             QUEUE(canto_storage_account_create(s, "example.org", "poison", &cred, 1, on_done,
                                                &r[i]));
         } else {
             int len = snprintf(xml, sizeof xml, "<message id='m%d'/>", i);
             QUEUE(offline_store(s, "example.org", "busy", xml, (size_t)len, N + 10,
-                                              on_done, &r[i]));
+                                on_done, &r[i]));
         }
     }
     run(&loop);
@@ -1476,9 +1477,9 @@ static void test_two_writers(void)
     struct result *r = canto_xcalloc(2 * N, sizeof *r);
     for (int i = 0; i < N; i++) {
         QUEUE(offline_store(srv, "example.org", "new", "<s/>", 4, 10000, on_done,
-                                          &r[2 * i]));
+                            &r[2 * i]));
         QUEUE(offline_store(ctl, "example.org", "new", "<c/>", 4, 10000, on_done,
-                                          &r[2 * i + 1]));
+                            &r[2 * i + 1]));
     }
     run(&loop);
     for (int i = 0; i < 2 * N; i++)
@@ -1535,7 +1536,7 @@ static void test_durability(void)
         if (canto_storage_open(&child_loop, &opts, &cs, &err) != CANTO_OK)
             _exit(2);
         offline_store(cs, "example.org", "juliet", "<durable/>", 10, 10,
-                                    durable_stored, NULL);
+                      durable_stored, NULL);
         uv_run(&child_loop, UV_RUN_DEFAULT);
         _exit(4);
     }
