@@ -1398,13 +1398,16 @@ static size_t option_slot(const struct canto_config *cfg, const struct canto_mod
         for (; cfg->modules && cfg->modules[i] && cfg->modules[i] != m; i++)
             for (const struct canto_option *o = cfg->modules[i]->options; o && o->key; o++)
                 base++;
-        if (!cfg->modules || !cfg->modules[i])
-            goto missing;
+        if (!cfg->modules || !cfg->modules[i]) {
+            fprintf(stderr, "module %s reads option %s from a configuration not loaded with "
+                            "its options (canto_config_load_modules)\n",
+                    m->name, key);
+            abort();
+        }
     }
     for (const struct canto_option *o = m->options; o && o->key; o++, base++)
-        if (strcmp(o->key, key) == 0)
+        if (strcmp(o->key, key) == 0 && base < cfg->noptions)
             return base;
-missing:
     fprintf(stderr, "module %s reads option %s, which it does not declare\n", m->name, key);
     abort();
 }
