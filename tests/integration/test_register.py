@@ -291,6 +291,39 @@ async def test_throttle_per_address():
             await c.close()
 
 
+async def test_each_host_has_its_own_settings():
+    """A host's mapping overrides the top level for that host only: here
+    registration stays off on localhost and is on for open.test, whose
+    throttle allows one account per address (the top level's allows 1000)."""
+    hosts = ["localhost",
+             {"name": "open.test", "allow_registration": True,
+              "registration_throttle": {"per_ip": 1}}]
+    extra = {"hosts": hosts, "registration_throttle": {"per_ip": 1000, "period": 3600}}
+    with harness.Server(hosts=("localhost", "open.test"), extra=extra) as server:
+        c = await preauth(server)
+        try:
+            assert not offers_register(c), tostring(c.features)
+            res = await raw_register(c, new_name("off"), "a good password")
+            assert error_of(res)[1] == "service-unavailable", tostring(res)
+        finally:
+            await c.close()
+        c = await Client.connect(server.ports["required"], host="open.test")
+        try:
+            await c.open_stream(to="open.test")
+            await c.starttls()
+            await c.open_stream(to="open.test")
+            assert offers_register(c), tostring(c.features)
+            first, second = new_name("open"), new_name("open")
+            res = await raw_register(c, first, "a good password")
+            assert res.get("type") == "result", tostring(res)
+            res = await raw_register(c, second, "a good password")
+            assert error_of(res)[:2] == ("wait", "resource-constraint"), tostring(res)
+        finally:
+            await c.close()
+        assert f"{first}@open.test" in server.users("open.test")
+        assert not any(u.startswith(("off", "open")) for u in server.users("localhost"))
+
+
 # ---------------------------------------------------------------------------
 # The owner, after logging in
 
