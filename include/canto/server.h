@@ -16,6 +16,7 @@
 #include "canto/storage.h"
 
 struct canto_server;
+struct canto_iq_table;
 
 struct canto_hook_entry {
     int priority;
@@ -81,6 +82,7 @@ struct canto_server {
     uint64_t next_stream_id;
     uv_timer_t idle_sweep;               /* releases idle streams' parser memory */
     size_t work_pending;                 /* thread-pool jobs not yet completed */
+    struct canto_iq_table *iq_table;     /* the server's own iqs awaiting answers (router.h) */
     bool stopping;
 };
 

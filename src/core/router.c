@@ -1,14 +1,21 @@
 /*
- * router.c: delivery of stanzas (RFC 6120 section 10, RFC 6121 section 8).
+ * router.c: where a stanza goes (RFC 6120 section 10; DESIGN.md "Routing").
  *
- * Three kinds of destination exist today: the server itself (a served host
- * with no localpart), a local account, and anything else, which gets
- * remote-server-not-found until federation arrives. Local delivery follows
- * RFC 6121 section 8.5: full JIDs go to that resource when it is online and
- * otherwise are treated like the bare JID (messages) or refused (iq); bare
- * JIDs go to the available resources with the highest non-negative priority
- * (chat, normal), to all of them (headline, presence), or, when none can take
- * a message, to the MESSAGE_OFFLINE hook (offline storage).
+ * A stanza with a prepared destination is classified by its domain and
+ * localpart into one entry of a small table of destinations, each one
+ * function:
+ *
+ *   account  a local account's bare or full JID: handed over at the one
+ *            hand-off point, canto_route_to_account (route_account.c), where
+ *            the RFC 6121 section 8 rules apply
+ *   host     a served host itself: iqs for the server
+ *   service  a domain a module runs (the user directory; later external
+ *            components, XEP-0114, register their domains the same way)
+ *   remote   any other domain: remote-server-not-found until federation
+ *            exists; s2s replaces that entry's function (one line below)
+ *
+ * Replies to the server's own iqs (canto_iq_send, iq_pending.c) are taken
+ * out before classification, whatever the address they answer.
  */
 #include <string.h>
 
@@ -18,6 +25,7 @@
 #include "canto/session.h"
 #include "canto/stanza.h"
 #include "core/modules.h"
+#include "core/router_internal.h"
 
 void canto_route_error(struct canto_server *srv, const struct canto_stanza *orig,
                        const char *type, const char *condition, const char *text)
@@ -32,138 +40,80 @@ void canto_route_error(struct canto_server *srv, const struct canto_stanza *orig
     canto_route(srv, err);
 }
 
-static void deliver(struct canto_session *s, struct canto_stanza *st)
-{
-    canto_session_send(s, st);
-}
-
-/* Iq, message or presence for the server itself. */
-static void to_host(struct canto_host *h, struct canto_stanza *st)
+/* The host destination: an iq, message or presence for the server itself. */
+static void to_host(struct canto_server *srv, struct canto_stanza *st,
+                    const struct canto_route_target *t)
 {
     if (strcmp(st->root->name, "iq") != 0)
         return; /* messages and presence to the server have no handler yet */
     const char *type = canto_stanza_type(st);
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
-        return;
-    if (canto_host_dispatch_iq(h, st, CANTO_IQ_SERVER) != CANTO_OK)
-        canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
-}
-
-/* An iq get/set the server answers on behalf of an account (its bare JID);
- * from_owner: the account's own session asked with no to or its own bare
- * JID, which may also mean the server itself (ping, version, disco). */
-static void to_account_iq(struct canto_host *h, struct canto_stanza *st, bool from_owner)
-{
-    const char *type = canto_stanza_type(st);
-    if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
-        return;
-    if (canto_host_dispatch_iq(h, st, CANTO_IQ_ACCOUNT) == CANTO_OK)
-        return;
-    if (from_owner && canto_host_dispatch_iq(h, st, CANTO_IQ_SERVER) == CANTO_OK)
-        return;
-    canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
-}
-
-static void message_to_bare(struct canto_host *h, struct canto_stanza *st,
-                            const struct canto_jid *to, const char *type)
-{
-    struct canto_user *u = canto_user_find(h->server, to->bare);
-    if (strcmp(type, "error") == 0)
-        return;
-    if (strcmp(type, "groupchat") == 0) {
-        canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
-        return;
-    }
-    bool headline = strcmp(type, "headline") == 0;
-    int best = -1;
-    for (struct canto_session *s = u ? u->sessions : NULL; s; s = s->next)
-        if (s->available && s->priority >= 0 && s->priority > best)
-            best = s->priority;
-    if (best >= 0) {
-        for (struct canto_session *s = u->sessions; s; s = s->next)
-            if (s->available && s->priority >= 0 && (headline || s->priority == best))
-                deliver(s, st);
-        return;
-    }
-    if (headline)
-        return; /* headlines are not stored (RFC 6121 8.5.2.2.1) */
-    struct canto_hook_event ev = {.stanza = st, .to = to};
-    if (canto_hook_run(h, CANTO_HOOK_MESSAGE_OFFLINE, &ev) != CANTO_OK)
-        canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
-}
-
-/* Delivery to a local account, once the STANZA_IN filters have let st
- * through. */
-static void deliver_to_account(struct canto_host *h, struct canto_stanza *st,
-                               const struct canto_jid *to)
-{
-    struct canto_server *srv = h->server;
-    const char *name = st->root->name;
-    const char *type = canto_stanza_type(st);
-    struct canto_session *s = to->resource ? canto_session_find(srv, to) : NULL;
-
-    if (strcmp(name, "message") == 0) {
-        if (s) {
-            deliver(s, st);
-            return;
-        }
-        if (to->resource && strcmp(type, "groupchat") == 0) {
-            canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
-            return;
-        }
-        message_to_bare(h, st, to, type);
-        return;
-    }
-    if (strcmp(name, "presence") == 0) {
-        struct canto_hook_event ev = {.stanza = st, .to = to};
-        if (canto_hook_run(h, CANTO_HOOK_PRESENCE_IN, &ev) == CANTO_OK)
-            return;
-        if (to->resource) {
-            if (s)
-                deliver(s, st);
-            return;
-        }
-        struct canto_user *u = canto_user_find(srv, to->bare);
-        for (struct canto_session *t = u ? u->sessions : NULL; t; t = t->next)
-            if (t->available)
-                deliver(t, st);
-        return;
-    }
-    /* iq */
-    if (s) {
-        deliver(s, st);
-        return;
-    }
-    if (!to->resource) {
-        to_account_iq(h, st, false);
-        return;
-    }
-    if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
+        return; /* a result or error nobody waits for (any more) */
+    if (canto_host_dispatch_iq(t->host, st, CANTO_IQ_SERVER) != CANTO_OK)
         canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
 }
 
-static void to_account(struct canto_host *h, struct canto_stanza *st, const struct canto_jid *to)
+/* The service destination: the module (or component) that runs the domain
+ * takes everything addressed to it or to a JID under it. */
+static void to_service(struct canto_server *srv, struct canto_stanza *st,
+                       const struct canto_route_target *t)
 {
-    struct canto_hook_event ev = {.stanza = st, .to = to};
-    if (canto_hook_run(h, CANTO_HOOK_STANZA_IN, &ev) == CANTO_OK)
+    t->service->fn(t->service->mi, st, t->to);
+}
+
+/* The remote destination, until federation exists: no route to any other
+ * domain. The s2s layer replaces this function in the table. */
+static void to_remote(struct canto_server *srv, struct canto_stanza *st,
+                      const struct canto_route_target *t)
+{
+    canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
+}
+
+/* The account destination: everything else happens after the hand-off. */
+static void to_account(struct canto_server *srv, struct canto_stanza *st,
+                       const struct canto_route_target *t)
+{
+    canto_route_to_account(t->host, st, t->to);
+}
+
+/* The destination table, indexed by enum canto_destination. */
+static const struct {
+    const char *name; /* for logs and docs */
+    void (*route)(struct canto_server *srv, struct canto_stanza *st,
+                  const struct canto_route_target *t);
+} destinations[CANTO_DEST_COUNT] = {
+    [CANTO_DEST_ACCOUNT] = {"account", to_account},
+    [CANTO_DEST_HOST] = {"host", to_host},
+    [CANTO_DEST_SERVICE] = {"service", to_service},
+    [CANTO_DEST_REMOTE] = {"remote", to_remote},
+};
+
+void canto_route_classify(struct canto_server *srv, const struct canto_jid *to,
+                          struct canto_route_target *t)
+{
+    *t = (struct canto_route_target){.to = to};
+    t->host = canto_server_host(srv, to->domain);
+    if (t->host) {
+        t->kind = to->local ? CANTO_DEST_ACCOUNT : CANTO_DEST_HOST;
         return;
-    deliver_to_account(h, st, to);
+    }
+    t->service = canto_server_service(srv, to->domain);
+    t->kind = t->service ? CANTO_DEST_SERVICE : CANTO_DEST_REMOTE;
 }
 
 /* Deliver st (borrowed) to its prepared destination. */
 static void route_to(struct canto_server *srv, struct canto_stanza *st, const struct canto_jid *to)
 {
-    struct canto_host *h = canto_server_host(srv, to->domain);
-    if (!h) {
-        struct canto_domain_service *svc = canto_server_service(srv, to->domain);
-        if (svc)
-            svc->fn(svc->mi, st, to);
-        else
-            canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
-    } else if (!to->local)
-        to_host(h, st);
-    else
-        to_account(h, st, to);
+    if (canto_iq_pending_answer(srv, st, to))
+        return;
+    struct canto_route_target t;
+    canto_route_classify(srv, to, &t);
+    destinations[t.kind].route(srv, st, &t);
+}
+
+const char *canto_destination_name(enum canto_destination kind)
+{
+    return kind < CANTO_DEST_COUNT ? destinations[kind].name : "?";
 }
 
 void canto_route(struct canto_server *srv, struct canto_stanza *st)
@@ -216,8 +166,9 @@ void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
     } else if (strcmp(name, "iq") == 0 &&
                (!has_to || (!to.resource && strcmp(to.bare, s->jid.bare) == 0))) {
         /* An iq without to, or to the account itself, is for the server
-         * acting on behalf of the account (RFC 6120 section 10.3.3). */
-        to_account_iq(s->host, st, true);
+         * acting on behalf of the account (RFC 6120 section 10.3.3). The
+         * session lives where its account does: no hand-off. */
+        canto_account_iq(s->host, st, true);
     } else if (has_to) {
         route_to(s->server, st, &to);
     } else {

@@ -19,6 +19,7 @@
 #include "canto/session.h"
 #include "core/listeners.h"
 #include "core/modules.h"
+#include "core/router_internal.h"
 
 /* The secret that derives SCRAM salts for unknown accounts. It is kept in
  * data_dir so that an unknown account gets the same salt after a restart,
@@ -78,6 +79,7 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
     srv->loop = loop;
     srv->cfg = cfg;
     canto_hashmap_init(&srv->users);
+    canto_iq_table_init(srv);
     srv->netbufs = canto_xcalloc(1, sizeof(*srv->netbufs));
     canto_net_buffers_init(srv->netbufs, loop);
     srv->c2s_limits.read_rate = cfg->limits.c2s_rate;
@@ -192,6 +194,7 @@ void canto_server_stop(struct canto_server *srv)
     if (srv->stopping)
         return;
     srv->stopping = true;
+    canto_iq_table_close(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         if (srv->listeners[i].tcp)
             canto_tcp_listener_close(srv->listeners[i].tcp, listener_closed, srv);
@@ -244,6 +247,7 @@ int canto_server_queue_work(struct canto_server *srv, uv_work_t *w, uv_work_cb w
 
 void canto_server_free(struct canto_server *srv)
 {
+    canto_iq_table_close(srv); /* its callbacks need the modules: before they stop */
     /* Thread-pool jobs first, then storage: their completions may still
      * use module state (and queue storage requests). */
     while (srv->work_pending > 0)
