@@ -116,6 +116,10 @@ struct canto_module {
     const char *name;
     const struct canto_xep *xeps;      /* what it implements; {0}-terminated, may be NULL */
     const char *const *features;       /* disco#info features; NULL-terminated, may be NULL */
+    /* disco#info features of every local account's bare JID (XEP-0030: what
+     * the server answers on an account's behalf, e.g. vcard-temp);
+     * NULL-terminated, may be NULL. */
+    const char *const *account_features;
     const struct canto_iq_reg *iqs;    /* terminated by a zeroed entry; may be NULL */
     const struct canto_hook_reg *hooks;/* terminated by a zeroed fn; may be NULL */
     /* The config keys it reads, with defaults and bounds (config.h); the
@@ -157,9 +161,18 @@ const char *canto_module_option_str(const struct canto_module_inst *mi, const ch
 void canto_host_stream_features(struct canto_host *host, struct canto_session *s, bool authed,
                                 struct canto_buf *out);
 
-/* Every disco#info feature of the modules on host, sorted, each once;
- * NULL-terminated malloc'd array (free it; the strings are static). */
-const char **canto_host_features(const struct canto_host *host, size_t *n);
+/* Whose disco#info a feature list is for: the host itself (the modules'
+ * features, which also make the caps hash) or a local account's bare JID
+ * (their account_features). */
+enum canto_disco_target {
+    CANTO_DISCO_HOST,
+    CANTO_DISCO_ACCOUNT,
+};
+/* Every disco#info feature the modules on host declare for target, sorted,
+ * each once; NULL-terminated malloc'd array (free it; the strings are
+ * static). A module adds a feature by declaring it in its descriptor. */
+const char **canto_host_features(const struct canto_host *host, enum canto_disco_target target,
+                                 size_t *n);
 /* The identity every host announces in disco#info and entity caps. */
 #define CANTO_IDENTITY_CATEGORY "server"
 #define CANTO_IDENTITY_TYPE "im"

@@ -161,16 +161,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-const char **canto_host_features(const struct canto_host *h, size_t *n)
+static const char *const *features_of(const struct canto_module *m,
+                                      enum canto_disco_target target)
+{
+    return target == CANTO_DISCO_ACCOUNT ? m->account_features : m->features;
+}
+
+const char **canto_host_features(const struct canto_host *h, enum canto_disco_target target,
+                                 size_t *n)
 {
     size_t count = 0;
     for (size_t i = 0; i < h->nmodules; i++)
-        for (const char *const *f = h->modules[i].module->features; f && *f; f++)
+        for (const char *const *f = features_of(h->modules[i].module, target); f && *f; f++)
             count++;
     const char **out = canto_xmalloc((count + 1) * sizeof(*out));
     size_t k = 0;
     for (size_t i = 0; i < h->nmodules; i++)
-        for (const char *const *f = h->modules[i].module->features; f && *f; f++)
+        for (const char *const *f = features_of(h->modules[i].module, target); f && *f; f++)
             out[k++] = *f;
     qsort(out, k, sizeof(*out), cmp_str);
     /* Two modules may name the same feature; list it once. */
@@ -190,7 +197,7 @@ static void compute_caps(struct canto_host *h)
     struct canto_buf s = {0};
     canto_buf_append_str(&s, CANTO_IDENTITY_CATEGORY "/" CANTO_IDENTITY_TYPE "//" CANTO_IDENTITY_NAME "<");
     size_t n = 0;
-    const char **features = canto_host_features(h, &n);
+    const char **features = canto_host_features(h, CANTO_DISCO_HOST, &n);
     for (size_t i = 0; i < n; i++) {
         canto_buf_append_str(&s, features[i]);
         canto_buf_append_char(&s, '<');

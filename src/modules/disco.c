@@ -1,7 +1,9 @@
 /*
- * disco.c: XEP-0030 service discovery for the server itself. The features
- * come from the module descriptors of the host, so the list cannot drift
- * from what is loaded; the same list makes the XEP-0115 caps hash.
+ * disco.c: XEP-0030 service discovery for the server itself and for local
+ * accounts. The features come from the module descriptors of the host
+ * (features for the host, account_features for an account's bare JID), so
+ * the lists cannot drift from what is loaded; the host's list also makes
+ * the XEP-0115 caps hash.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,8 @@
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 
 /* disco#info of a local account's bare JID (XEP-0030 for accounts): the
- * account identity; the server answers it on the account's behalf. */
+ * account identity and the features the modules declare for accounts; the
+ * server answers it on the account's behalf. */
 static int account_info(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_xml_node *q = canto_xml_first_element(iq->root);
@@ -28,11 +31,13 @@ static int account_info(struct canto_module_inst *mi, struct canto_stanza *iq)
     struct canto_xml_node *id = canto_xml_add_child(r, query, "identity", NULL);
     canto_xml_set_attr(r, id, "category", "account");
     canto_xml_set_attr(r, id, "type", "registered");
-    static const char *const account_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS};
-    for (size_t i = 0; i < CANTO_ARRAY_LEN(account_features); i++) {
+    size_t n = 0;
+    const char **features = canto_host_features(mi->host, CANTO_DISCO_ACCOUNT, &n);
+    for (size_t i = 0; i < n; i++) {
         struct canto_xml_node *f = canto_xml_add_child(r, query, "feature", NULL);
-        canto_xml_set_attr(r, f, "var", account_features[i]);
+        canto_xml_set_attr(r, f, "var", features[i]);
     }
+    free(features);
     canto_route(mi->host->server, r);
     return CANTO_OK;
 }
@@ -67,7 +72,7 @@ static int disco_info(struct canto_module_inst *mi, struct canto_stanza *iq)
     canto_xml_set_attr(r, id, "type", CANTO_IDENTITY_TYPE);
     canto_xml_set_attr(r, id, "name", CANTO_IDENTITY_NAME);
     size_t n = 0;
-    const char **features = canto_host_features(h, &n);
+    const char **features = canto_host_features(h, CANTO_DISCO_HOST, &n);
     for (size_t i = 0; i < n; i++) {
         struct canto_xml_node *f = canto_xml_add_child(r, query, "feature", NULL);
         canto_xml_set_attr(r, f, "var", features[i]);
@@ -97,8 +102,9 @@ static int disco_items(struct canto_module_inst *mi, struct canto_stanza *iq)
 }
 
 static const char *const disco_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS, NULL};
+static const char *const disco_account_features[] = {NS_DISCO_INFO, NS_DISCO_ITEMS, NULL};
 static const struct canto_xep disco_xeps[] = {
-    {"XEP-0030", "Service Discovery: server identity and features from the loaded modules, account identity, the host's services as items"},
+    {"XEP-0030", "Service Discovery: server identity and features from the loaded modules, account identity and the features the modules offer on accounts' behalf, the host's services as items"},
     {"XEP-0115", "Entity Capabilities: the server's caps hash in the stream features"},
     {0},
 };
@@ -114,5 +120,6 @@ const struct canto_module canto_mod_disco = {
     .name = "disco",
     .xeps = disco_xeps,
     .features = disco_features,
+    .account_features = disco_account_features,
     .iqs = disco_iqs,
 };

@@ -211,6 +211,7 @@ const struct canto_module canto_mod_lastactivity = {
     .name = "lastactivity",
     .xeps = last_xeps,
     .features = last_features,
+    .account_features = last_features, /* an account's last activity, for its subscribers */
     .iqs = last_iqs,
     .hooks = last_hooks,
     .start = last_start,

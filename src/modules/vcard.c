@@ -574,6 +574,7 @@ const struct canto_module canto_mod_vcard = {
     .name = "vcard",
     .xeps = vcard_xeps,
     .features = vcard_features,
+    .account_features = vcard_features, /* anyone may read an account's vCard */
     .iqs = vcard_iqs,
     .hooks = vcard_hooks,
     .start = vcard_start,

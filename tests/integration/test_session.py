@@ -204,6 +204,28 @@ async def test_disco_info(server):
     await c.close_stream()
 
 
+async def test_account_disco_info_lists_what_modules_declare(server):
+    """An account's bare JID answers disco#info with the features the
+    modules declare for accounts (vCard and last activity are answered on
+    the account's behalf), asked by the owner or by anyone else; server-only
+    features (ping, version) are not among them."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a = await login(server, alice)
+    b = await login(server, bob)
+    for c, to in ((a, None), (a, alice.jid), (b, alice.jid)):
+        res = await c.iq(f"<query xmlns='{NS_DISCO_INFO}'/>", to=to)
+        query = res.find(q("query", NS_DISCO_INFO))
+        assert query is not None, tostring(res)
+        ids = [(i.get("category"), i.get("type"))
+               for i in query.findall(q("identity", NS_DISCO_INFO))]
+        assert ids == [("account", "registered")], f"identities {ids}"
+        features = sorted(f.get("var") for f in query.findall(q("feature", NS_DISCO_INFO)))
+        assert features == sorted([NS_DISCO_INFO, NS_DISCO_ITEMS, "jabber:iq:last",
+                                   "vcard-temp"]), features
+    await a.close_stream()
+    await b.close_stream()
+
+
 async def test_disco_items(server):
     account = server.account()
     c = await login(server, account)
