@@ -103,6 +103,12 @@ typedef int (*canto_iq_fn)(struct canto_module_inst *mi, struct canto_stanza *iq
 enum canto_iq_scope {
     CANTO_IQ_SERVER = 1,
     CANTO_IQ_ACCOUNT = 2,
+    /* The account scope for data that is the owner's alone (roster, block
+     * list, private storage, vCard writes): the core answers forbidden to
+     * anyone but the account's own sessions before the handler runs (also
+     * for the server scope of the same registration: an iq to the host has
+     * no account). The handler reads the account with canto_iq_account(). */
+    CANTO_IQ_OWNER = 4,
 };
 
 struct canto_iq_reg {

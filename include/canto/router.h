@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "canto/jid.h"
+#include "canto/stanza.h"
 #include "canto/xml.h"
 
 struct canto_server;
@@ -22,19 +23,20 @@ struct canto_session;
 
 /* Route st (consumes one reference). */
 void canto_route(struct canto_server *srv, struct canto_stanza *st);
-/* For iq handlers of the account scope whose data is the owner's alone
- * (roster, private storage, vCard writes): true with the account the iq is
- * about (canto_iq_account; free it) if its sender owns it; otherwise iq is
- * answered forbidden (with text, which may be NULL) and false returned. */
-bool canto_iq_owner_account(struct canto_server *srv, const struct canto_stanza *iq,
-                            const char *text, struct canto_jid *account);
 /* Route a stanza a local session sent (consumes one reference): the stream
  * layer stamped from; a missing to means the account or the server. */
 void canto_route_from_session(struct canto_session *s, struct canto_stanza *st);
-/* Answer orig (borrowed) with a stanza error and route it; nothing is sent
- * for stanzas of type error (no error loops). */
+/* Answer orig (borrowed) with a stanza error of the condition's default
+ * type (text optional) and route it; nothing is sent for stanzas of type
+ * error (no error loops) or without a from. The one way to answer with an
+ * error. */
 void canto_route_error(struct canto_server *srv, const struct canto_stanza *orig,
-                       const char *type, const char *condition, const char *text);
+                       enum canto_stanza_condition cond, const char *text);
+/* The same with another type than the default, for callers that mean it:
+ * say why in a comment where you call it. */
+void canto_route_error_typed(struct canto_server *srv, const struct canto_stanza *orig,
+                             enum canto_stanza_condition cond, enum canto_stanza_error_type type,
+                             const char *text);
 
 /* The server's own iqs (push, pubsub, MUC, dialback need them): at most this
  * many wait for an answer at once, each at most this long. */

@@ -119,8 +119,10 @@ static struct canto_stanza *timeout_error(const struct pending *p)
     canto_xml_set_attr(st, st->root, "to", p->asker);
     canto_xml_set_attr(st, st->root, "type", "error");
     struct canto_xml_node *err = canto_xml_add_child(st, st->root, "error", CANTO_NS_CLIENT);
-    canto_xml_set_attr(st, err, "type", "wait");
-    canto_xml_add_child(st, err, "remote-server-timeout", CANTO_NS_STANZAS);
+    enum canto_stanza_condition cond = CANTO_COND_REMOTE_SERVER_TIMEOUT;
+    canto_xml_set_attr(st, err, "type",
+                       canto_stanza_error_type_name(canto_stanza_condition_type(cond)));
+    canto_xml_add_child(st, err, canto_stanza_condition_name(cond), CANTO_NS_STANZAS);
     return st;
 }
 

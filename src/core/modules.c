@@ -12,7 +12,9 @@
 
 #include "canto/base64.h"
 #include "canto/log.h"
+#include "canto/router.h"
 #include "canto/server.h"
+#include "canto/stanza.h"
 #include "core/modules.h"
 
 struct canto_iq_entry {
@@ -61,6 +63,8 @@ int canto_host_start_modules(struct canto_host *h)
         h->nmodules = i + 1;
         for (const struct canto_iq_reg *r = m->iqs; r && r->fn; r++) {
             unsigned scopes = r->scope ? r->scope : CANTO_IQ_SERVER;
+            if (scopes & CANTO_IQ_OWNER)
+                scopes |= CANTO_IQ_ACCOUNT; /* the account scope, for its owner only */
             for (unsigned scope = CANTO_IQ_SERVER; scope <= CANTO_IQ_ACCOUNT; scope <<= 1) {
                 if (!(scopes & scope))
                     continue;
@@ -108,6 +112,21 @@ void canto_host_stop_modules(struct canto_host *h)
     h->nmodules = 0;
 }
 
+/* CANTO_IQ_OWNER: the iq is about an account (canto_iq_account) and comes
+ * from one of that account's own sessions. Anything else, including an iq to
+ * the host itself for a handler that also has the server scope, is the
+ * owner's business only and gets forbidden (XEP-0049 and XEP-0054 prefer it
+ * to service-unavailable). */
+static bool from_owner(const struct canto_stanza *iq)
+{
+    struct canto_jid account;
+    if (canto_iq_account(iq, &account) != CANTO_OK)
+        return false;
+    bool owner = canto_iq_from_owner(iq, &account);
+    canto_jid_free(&account);
+    return owner;
+}
+
 int canto_host_dispatch_iq(struct canto_host *h, struct canto_stanza *iq, unsigned scope)
 {
     const char *type = canto_xml_attr(iq->root, "type");
@@ -119,6 +138,11 @@ int canto_host_dispatch_iq(struct canto_host *h, struct canto_stanza *iq, unsign
     struct canto_iq_entry *e = canto_hashmap_get(&h->iqs, key);
     if (!e)
         return CANTO_DECLINED;
+    if ((e->reg->scope & CANTO_IQ_OWNER) && !from_owner(iq)) {
+        canto_route_error(h->server, iq, CANTO_COND_FORBIDDEN,
+                          "Only the account's owner may do this");
+        return CANTO_OK;
+    }
     return e->reg->fn(e->mi, iq);
 }
 

@@ -41,7 +41,7 @@ void canto_account_iq(struct canto_host *h, struct canto_stanza *st, bool from_o
         return;
     if (from_owner && canto_host_dispatch_iq(h, st, CANTO_IQ_SERVER) == CANTO_OK)
         return;
-    canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
+    canto_route_error(h->server, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
 }
 
 static void message_to_bare(struct canto_host *h, struct canto_stanza *st,
@@ -51,7 +51,7 @@ static void message_to_bare(struct canto_host *h, struct canto_stanza *st,
     if (strcmp(type, "error") == 0)
         return;
     if (strcmp(type, "groupchat") == 0) {
-        canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(h->server, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
         return;
     }
     bool headline = strcmp(type, "headline") == 0;
@@ -69,7 +69,7 @@ static void message_to_bare(struct canto_host *h, struct canto_stanza *st,
         return; /* headlines are not stored (RFC 6121 8.5.2.2.1) */
     struct canto_hook_event ev = {.stanza = st, .to = to};
     if (canto_hook_run(h, CANTO_HOOK_MESSAGE_OFFLINE, &ev) != CANTO_OK)
-        canto_route_error(h->server, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(h->server, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
 }
 
 static void presence_to_account(struct canto_host *h, struct canto_stanza *st,
@@ -104,7 +104,7 @@ static void deliver_to_account(struct canto_host *h, struct canto_stanza *st,
             return;
         }
         if (to->resource && strcmp(type, "groupchat") == 0) {
-            canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
+            canto_route_error(srv, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
             return;
         }
         message_to_bare(h, st, to, type);
@@ -124,7 +124,7 @@ static void deliver_to_account(struct canto_host *h, struct canto_stanza *st,
         return;
     }
     if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
-        canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(srv, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
 }
 
 void canto_route_to_account(struct canto_host *h, struct canto_stanza *st,

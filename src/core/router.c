@@ -28,9 +28,16 @@
 #include "core/router_internal.h"
 
 void canto_route_error(struct canto_server *srv, const struct canto_stanza *orig,
-                       const char *type, const char *condition, const char *text)
+                       enum canto_stanza_condition cond, const char *text)
 {
-    struct canto_stanza *err = canto_stanza_error(orig, type, condition, text);
+    canto_route_error_typed(srv, orig, cond, canto_stanza_condition_type(cond), text);
+}
+
+void canto_route_error_typed(struct canto_server *srv, const struct canto_stanza *orig,
+                             enum canto_stanza_condition cond, enum canto_stanza_error_type type,
+                             const char *text)
+{
+    struct canto_stanza *err = canto_stanza_error_typed(orig, cond, type, text);
     if (!err)
         return;
     if (!canto_xml_attr(err->root, "to")) {
@@ -50,7 +57,7 @@ static void to_host(struct canto_server *srv, struct canto_stanza *st,
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return; /* a result or error nobody waits for (any more) */
     if (canto_host_dispatch_iq(t->host, st, CANTO_IQ_SERVER) != CANTO_OK)
-        canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(srv, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
 }
 
 /* The service destination: the module (or component) that runs the domain
@@ -66,7 +73,7 @@ static void to_service(struct canto_server *srv, struct canto_stanza *st,
 static void to_remote(struct canto_server *srv, struct canto_stanza *st,
                       const struct canto_route_target *t)
 {
-    canto_route_error(srv, st, "cancel", "remote-server-not-found", NULL);
+    canto_route_error(srv, st, CANTO_COND_REMOTE_SERVER_NOT_FOUND, NULL);
 }
 
 /* The account destination: everything else happens after the hand-off. */
@@ -121,28 +128,13 @@ void canto_route(struct canto_server *srv, struct canto_stanza *st)
     const char *to_attr = canto_xml_attr(st->root, "to");
     struct canto_jid to;
     if (!to_attr || canto_jid_parse_str(&to, to_attr) != CANTO_OK) {
-        canto_route_error(srv, st, "modify", "jid-malformed", NULL);
+        canto_route_error(srv, st, CANTO_COND_JID_MALFORMED, NULL);
         canto_stanza_unref(st);
         return;
     }
     route_to(srv, st, &to);
     canto_jid_free(&to);
     canto_stanza_unref(st);
-}
-
-bool canto_iq_owner_account(struct canto_server *srv, const struct canto_stanza *iq,
-                            const char *text, struct canto_jid *account)
-{
-    if (canto_iq_account(iq, account) != CANTO_OK) {
-        canto_route_error(srv, iq, "auth", "forbidden", text);
-        return false;
-    }
-    if (!canto_iq_from_owner(iq, account)) {
-        canto_route_error(srv, iq, "auth", "forbidden", text);
-        canto_jid_free(account);
-        return false;
-    }
-    return true;
 }
 
 void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
@@ -152,7 +144,7 @@ void canto_route_from_session(struct canto_session *s, struct canto_stanza *st)
     struct canto_jid to = {0};
     bool has_to = to_attr != NULL;
     if (has_to && canto_jid_parse_str(&to, to_attr) != CANTO_OK) {
-        canto_route_error(s->server, st, "modify", "jid-malformed", NULL);
+        canto_route_error(s->server, st, CANTO_COND_JID_MALFORMED, NULL);
         canto_stanza_unref(st);
         return;
     }

@@ -109,7 +109,7 @@ static void route_again(struct canto_server *srv, struct canto_stanza *st)
         return;
     }
     if (strcmp(name, "iq") == 0 && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
-        canto_route_error(srv, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(srv, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
     canto_stanza_unref(st);
 }
 
@@ -327,7 +327,7 @@ static void keep_waiting(struct canto_session *s, struct canto_stanza *st)
                            ? (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
                            : strcmp(st->root->name, "message") == 0;
         if (request)
-            canto_route_error(s->server, st, "wait", "resource-constraint",
+            canto_route_error(s->server, st, CANTO_COND_RESOURCE_CONSTRAINT,
                               "The recipient is not ready yet");
         return;
     }

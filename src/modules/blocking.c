@@ -49,7 +49,7 @@ static int stanza_in(struct canto_module_inst *mi, struct canto_hook_event *ev)
                        : strcmp(name, "iq") == 0 &&
                              (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
     if (request)
-        canto_route_error(mi->host->server, ev->stanza, "cancel", "service-unavailable", NULL);
+        canto_route_error(mi->host->server, ev->stanza, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
     return CANTO_OK;
 }
 
@@ -69,7 +69,9 @@ static int stanza_out(struct canto_module_inst *mi, struct canto_hook_event *ev)
                        (strcmp(type, "get") == 0 || strcmp(type, "set") == 0));
     if (!answerable)
         return CANTO_OK;
-    struct canto_stanza *err = canto_stanza_error(st, "cancel", "not-acceptable", NULL);
+    /* cancel, not the default modify: XEP-0191 section 3.5 says so. */
+    struct canto_stanza *err =
+        canto_stanza_error_typed(st, CANTO_COND_NOT_ACCEPTABLE, CANTO_ERRTYPE_CANCEL, NULL);
     if (!err)
         return CANTO_OK;
     struct canto_xml_node *e = canto_xml_child(err->root, "error", CANTO_NS_CLIENT);
@@ -152,7 +154,7 @@ static void changed(void *ud, int rc)
 {
     struct change *ch = ud;
     if (rc != CANTO_OK) {
-        canto_route_error(ch->server, ch->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(ch->server, ch->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     } else {
         canto_route(ch->server, canto_iq_result(ch->iq));
         struct contacts *c = contacts_find(ch->host, ch->bare);
@@ -184,7 +186,7 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
     struct canto_xml_node *q = canto_xml_first_element(iq->root);
     bool block = strcmp(q->name, "block") == 0;
     if (!block && strcmp(q->name, "unblock") != 0) {
-        canto_route_error(srv, iq, "modify", "bad-request", NULL);
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, NULL);
         return;
     }
     struct change *ch = canto_xcalloc(1, sizeof(*ch));
@@ -199,7 +201,7 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
         const char *attr = canto_xml_attr(n, "jid");
         struct canto_jid j;
         if (!attr || canto_jid_parse_str(&j, attr) != CANTO_OK) {
-            canto_route_error(srv, iq, "modify", "jid-malformed", NULL);
+            canto_route_error(srv, iq, CANTO_COND_JID_MALFORMED, NULL);
             change_free(ch);
             return;
         }
@@ -208,7 +210,7 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
         canto_jid_free(&j);
     }
     if (block && ch->n == 0) {
-        canto_route_error(srv, iq, "modify", "bad-request", "Name at least one JID to block");
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, "Name at least one JID to block");
         change_free(ch);
         return;
     }
@@ -217,7 +219,10 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
         for (size_t i = 0; i < ch->n; i++)
             adding += !contacts_blocks_str(c, ch->jids[i]);
         if (c->blocked.count + adding > BLOCKLIST_MAX_ITEMS) {
-            canto_route_error(srv, iq, "cancel", "resource-constraint", "The block list is full");
+            /* cancel, not the default wait: a full list does not empty
+             * itself, only the user's unblocking does. */
+            canto_route_error_typed(srv, iq, CANTO_COND_RESOURCE_CONSTRAINT, CANTO_ERRTYPE_CANCEL,
+                                    "The block list is full");
             change_free(ch);
             return;
         }
@@ -250,7 +255,7 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
 static int iq_get(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     if (strcmp(canto_xml_first_element(iq->root)->name, "blocklist") != 0) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
+        canto_route_error(mi->host->server, iq, CANTO_COND_BAD_REQUEST, NULL);
         return CANTO_OK;
     }
     return contacts_owner_iq(mi, iq, blocklist_get);
@@ -267,8 +272,8 @@ static const struct canto_xep blocking_xeps[] = {
     {0},
 };
 static const struct canto_iq_reg blocking_iqs[] = {
-    {"get", NS_BLOCKING, iq_get, CANTO_IQ_ACCOUNT},
-    {"set", NS_BLOCKING, iq_set, CANTO_IQ_ACCOUNT},
+    {"get", NS_BLOCKING, iq_get, CANTO_IQ_OWNER},
+    {"set", NS_BLOCKING, iq_set, CANTO_IQ_OWNER},
     {0},
 };
 static const struct canto_hook_reg blocking_hooks[] = {

@@ -473,7 +473,7 @@ static void owner_iq_loaded(struct contacts *c, void *ud)
     if (c)
         r->fn(r->mi, r->iq, c);
     else
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     canto_stanza_unref(r->iq);
     free(r);
 }
@@ -481,8 +481,8 @@ static void owner_iq_loaded(struct contacts *c, void *ud)
 int contacts_owner_iq(struct canto_module_inst *mi, struct canto_stanza *iq, contacts_iq_fn fn)
 {
     struct canto_jid account;
-    if (!canto_iq_owner_account(mi->host->server, iq, NULL, &account))
-        return CANTO_OK;
+    if (canto_iq_account(iq, &account) != CANTO_OK)
+        return CANTO_DECLINED; /* cannot happen: the core checked the owner */
     struct owner_iq *r = canto_xmalloc(sizeof(*r));
     *r = (struct owner_iq){mi, canto_stanza_ref(iq), fn};
     contacts_with(mi->host, account.local, owner_iq_loaded, r);
@@ -550,7 +550,7 @@ static void held_loaded(struct contacts *c, void *ud)
     if (c)
         canto_route(h->server, h->st); /* again: now every filter can look */
     else {
-        canto_route_error(h->server, h->st, "wait", "internal-server-error", NULL);
+        canto_route_error(h->server, h->st, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         canto_stanza_unref(h->st);
     }
     free(h);

@@ -58,8 +58,9 @@ struct contacts {
  * are in memory, else once loaded; valid during fn (contacts_ref to keep). */
 typedef void (*contacts_fn)(struct contacts *c, void *ud);
 void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, void *ud);
-/* An iq about the account's own contacts (roster, block list): anyone but
- * the owner gets forbidden (RFC 6121 2.1.5); fn runs once the contacts are
+/* An iq about the account's own contacts (roster, block list), from a
+ * handler registered with CANTO_IQ_OWNER (anyone but the owner got
+ * forbidden from the core, RFC 6121 2.1.5): fn runs once the contacts are
  * in memory (internal-server-error if they cannot be read). Returns
  * CANTO_OK: the iq is always answered. */
 typedef void (*contacts_iq_fn)(struct canto_module_inst *mi, struct canto_stanza *iq,

@@ -208,7 +208,7 @@ static int local_user(struct canto_module_inst *mi, struct canto_stanza *iq,
     }
     struct canto_buf text = {0};
     canto_buf_appendf(&text, "Only users of %s can use this directory", mi->host->name);
-    canto_route_error(mi->host->server, iq, "auth", "forbidden", text.data);
+    canto_route_error(mi->host->server, iq, CANTO_COND_FORBIDDEN, text.data);
     canto_buf_free(&text);
     return CANTO_ERROR;
 }
@@ -219,7 +219,7 @@ static void disco_info(struct canto_module_inst *mi, struct canto_stanza *iq,
                        struct canto_xml_node *q)
 {
     if (canto_xml_attr(q, "node")) {
-        canto_route_error(mi->host->server, iq, "cancel", "item-not-found", NULL);
+        canto_route_error(mi->host->server, iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
         return;
     }
     struct canto_stanza *r = canto_iq_result(iq);
@@ -255,7 +255,7 @@ static void entry_read(void *ud, int rc, const struct canto_kv_item *items, size
 {
     struct dir_req *r = ud;
     if (rc != CANTO_OK) {
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         req_free(r);
         return;
     }
@@ -288,10 +288,10 @@ static void entry_written(void *ud, int rc)
     if (rc == CANTO_OK)
         canto_route(r->mi->host->server, canto_iq_result(r->iq));
     else if (rc == CANTO_NOTFOUND)
-        canto_route_error(r->mi->host->server, r->iq, "auth", "registration-required",
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_REGISTRATION_REQUIRED,
                           "Your account does not exist");
     else
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     req_free(r);
 }
 
@@ -302,12 +302,12 @@ static void entry_checked_for_removal(void *ud, int rc, const struct canto_kv_it
 {
     struct dir_req *r = ud;
     if (rc != CANTO_OK) {
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         req_free(r);
         return;
     }
     if (n == 0) {
-        canto_route_error(r->mi->host->server, r->iq, "auth", "registration-required",
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_REGISTRATION_REQUIRED,
                           "You are not in the directory");
         req_free(r);
         return;
@@ -325,7 +325,7 @@ static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
     struct canto_xml_node *remove = canto_xml_child(q, "remove", NS_REGISTER);
     if (remove) {
         if (canto_xml_first_element(q) != remove || canto_xml_next_element(remove)) {
-            canto_route_error(mi->host->server, iq, "modify", "bad-request",
+            canto_route_error(mi->host->server, iq, CANTO_COND_BAD_REQUEST,
                   "<remove/> must be the only element of the request");
             return;
         }
@@ -345,14 +345,14 @@ static void register_set(struct canto_module_inst *mi, struct canto_stanza *iq,
             struct canto_buf text = {0};
             canto_buf_appendf(&text, "The field %s is too long (at most %d bytes)", fields[i].var,
                               FIELD_MAX_BYTES);
-            canto_route_error(mi->host->server, iq, "modify", "not-acceptable", text.data);
+            canto_route_error(mi->host->server, iq, CANTO_COND_NOT_ACCEPTABLE, text.data);
             canto_buf_free(&text);
             return;
         }
         changes[n++] = (struct canto_kv_change){STORE, fields[i].var, values[i], lens[i]};
     }
     if (n == 1) {
-        canto_route_error(mi->host->server, iq, "modify", "not-acceptable",
+        canto_route_error(mi->host->server, iq, CANTO_COND_NOT_ACCEPTABLE,
               "Fill in at least one of the fields first, last, nick and email");
         return;
     }
@@ -456,7 +456,7 @@ static void searched(void *ud, int rc, const struct canto_kv_item *items, size_t
     struct dir_req *r = ud;
     struct canto_host *h = r->mi->host;
     if (rc != CANTO_OK) {
-        canto_route_error(r->mi->host->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->mi->host->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         req_free(r);
         return;
     }
@@ -520,14 +520,14 @@ static void search_set(struct canto_module_inst *mi, struct canto_stanza *iq,
         }
     }
     if (!any) {
-        canto_route_error(mi->host->server, iq, "modify", "not-acceptable",
+        canto_route_error(mi->host->server, iq, CANTO_COND_NOT_ACCEPTABLE,
                           "Fill in at least one field to search by");
         req_free(r);
         return;
     }
     struct dir_state *st = mi->state;
     if (canto_hashmap_get(&st->searching, r->local)) {
-        canto_route_error(mi->host->server, iq, "wait", "resource-constraint",
+        canto_route_error(mi->host->server, iq, CANTO_COND_RESOURCE_CONSTRAINT,
                           "Wait for your previous search to finish");
         req_free(r);
         return;
@@ -546,7 +546,7 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
     const char *name = st->root->name;
     if (strcmp(name, "iq") != 0) {
         if (strcmp(name, "message") == 0)
-            canto_route_error(mi->host->server, st, "cancel", "service-unavailable", NULL);
+            canto_route_error(mi->host->server, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
         return; /* presence: nothing to say */
     }
     const char *type = canto_stanza_type(st);
@@ -555,7 +555,7 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
         return;
     struct canto_xml_node *q = canto_xml_first_element(st->root);
     if (!q || to->local || to->resource || strcmp(q->name, "query") != 0) {
-        canto_route_error(mi->host->server, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(mi->host->server, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
         return;
     }
     if (strcmp(q->ns, NS_DISCO_INFO) == 0 && get) {
@@ -568,7 +568,7 @@ static void directory_service(struct canto_module_inst *mi, struct canto_stanza 
     }
     bool reg = strcmp(q->ns, NS_REGISTER) == 0, search = strcmp(q->ns, NS_SEARCH) == 0;
     if (!reg && !search) {
-        canto_route_error(mi->host->server, st, "cancel", "service-unavailable", NULL);
+        canto_route_error(mi->host->server, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
         return;
     }
     struct canto_jid user;

@@ -23,7 +23,7 @@ static int account_info(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_xml_node *q = canto_xml_first_element(iq->root);
     if (canto_xml_attr(q, "node")) {
-        canto_route_error(mi->host->server, iq, "cancel", "item-not-found", NULL);
+        canto_route_error(mi->host->server, iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
         return CANTO_OK;
     }
     struct canto_stanza *r = canto_iq_result(iq);
@@ -60,7 +60,7 @@ static int disco_info(struct canto_module_inst *mi, struct canto_stanza *iq)
     if (node && !(h->caps_ver && strlen(node) == want &&
                   strncmp(node, CANTO_CAPS_NODE "#", strlen(CANTO_CAPS_NODE) + 1) == 0 &&
                   strcmp(node + strlen(CANTO_CAPS_NODE) + 1, h->caps_ver) == 0)) {
-        canto_route_error(h->server, iq, "cancel", "item-not-found", NULL);
+        canto_route_error(h->server, iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
         return CANTO_OK;
     }
     struct canto_stanza *r = canto_iq_result(iq);

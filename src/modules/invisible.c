@@ -38,13 +38,13 @@ static int invisible_iq(struct canto_module_inst *mi, struct canto_stanza *iq)
         s = NULL;
     }
     if (!s) {
-        canto_route_error(srv, iq, "auth", "forbidden", NULL);
+        canto_route_error(srv, iq, CANTO_COND_FORBIDDEN, NULL);
         return CANTO_OK;
     }
     const char *what = canto_xml_first_element(iq->root)->name;
     bool go_invisible = strcmp(what, "invisible") == 0;
     if (!go_invisible && strcmp(what, "visible") != 0) {
-        canto_route_error(srv, iq, "modify", "bad-request", NULL);
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, NULL);
         return CANTO_OK;
     }
     canto_route(srv, canto_iq_result(iq));

@@ -68,9 +68,9 @@ static void stored(void *ud, int rc, const struct canto_kv_item *items, size_t n
         answer(q->server, q->iq, (long long)time(NULL) - when, status,
                strlen(status));
     } else if (rc == CANTO_NOTFOUND) {
-        canto_route_error(q->server, q->iq, "cancel", "item-not-found", NULL);
+        canto_route_error(q->server, q->iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
     } else {
-        canto_route_error(q->server, q->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(q->server, q->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     canto_stanza_unref(q->iq);
     free(q);
@@ -88,9 +88,9 @@ static void with_contacts(struct contacts *c, void *ud)
         canto_jid_free(&fj);
     }
     if (!c) {
-        canto_route_error(q->server, q->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(q->server, q->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     } else if (!allowed || !c->exists) {
-        canto_route_error(q->server, q->iq, "auth", "forbidden", NULL);
+        canto_route_error(q->server, q->iq, CANTO_COND_FORBIDDEN, NULL);
     } else {
         struct canto_user *u = canto_user_find(q->server, c->bare);
         bool online = false;
@@ -112,7 +112,7 @@ static int account_last(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_jid account;
     if (canto_iq_account(iq, &account) != CANTO_OK) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
+        canto_route_error(mi->host->server, iq, CANTO_COND_BAD_REQUEST, NULL);
         return CANTO_OK;
     }
     struct query *q = canto_xmalloc(sizeof(*q));

@@ -39,12 +39,12 @@ static void stored(void *ud, int rc, int64_t id)
 {
     struct store_req *r = ud;
     if (rc == CANTO_LIMIT)
-        canto_route_error(r->server, r->orig, "cancel", "service-unavailable",
+        canto_route_error(r->server, r->orig, CANTO_COND_SERVICE_UNAVAILABLE,
                           "The recipient's offline storage is full");
     else if (rc == CANTO_NOTFOUND)
-        canto_route_error(r->server, r->orig, "cancel", "service-unavailable", NULL);
+        canto_route_error(r->server, r->orig, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
     else if (rc != CANTO_OK)
-        canto_route_error(r->server, r->orig, "wait", "internal-server-error", NULL);
+        canto_route_error(r->server, r->orig, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     canto_stanza_unref(r->orig);
     free(r);
 }

@@ -150,7 +150,7 @@ static void got(void *ud, int rc, const struct canto_kv_item *items, size_t n, b
         }
         canto_route(q->server, res);
     } else {
-        canto_route_error(q->server, op->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(q->server, op->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     canto_stanza_unref(stored);
     finish(q);
@@ -163,9 +163,9 @@ static void written(void *ud, int rc)
     if (rc == CANTO_OK)
         canto_route(q->server, canto_iq_result(op->iq));
     else if (rc == CANTO_NOTFOUND)
-        canto_route_error(q->server, op->iq, "cancel", "service-unavailable", NULL);
+        canto_route_error(q->server, op->iq, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
     else
-        canto_route_error(q->server, op->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(q->server, op->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     finish(q);
 }
 
@@ -176,7 +176,7 @@ static void listed(void *ud, int rc, const struct canto_kv_item *items, size_t n
     struct queue *q = ud;
     struct op *op = q->head;
     if (rc != CANTO_OK) {
-        canto_route_error(q->server, op->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(q->server, op->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         finish(q);
         return;
     }
@@ -195,7 +195,7 @@ static void listed(void *ud, int rc, const struct canto_kv_item *items, size_t n
     }
     /* more: the store holds more than MAX_ITEMS already. */
     if (more || count > MAX_ITEMS || total > TOTAL_MAX_BYTES) {
-        canto_route_error(q->server, op->iq, "modify", "not-acceptable",
+        canto_route_error(q->server, op->iq, CANTO_COND_NOT_ACCEPTABLE,
                           "Private storage is full (at most 128 elements and 1 MiB per account)");
         finish(q);
         return;
@@ -227,7 +227,7 @@ static void enqueue(struct canto_module_inst *mi, const struct canto_jid *accoun
     struct private_state *ps = mi->state;
     struct queue *q = canto_hashmap_get(&ps->queues, account->bare);
     if (q && q->n >= MAX_PENDING) {
-        canto_route_error(mi->host->server, op->iq, "wait", "resource-constraint",
+        canto_route_error(mi->host->server, op->iq, CANTO_COND_RESOURCE_CONSTRAINT,
                           "Too many private storage requests at once");
         op_free(op);
         return;
@@ -251,21 +251,21 @@ static void enqueue(struct canto_module_inst *mi, const struct canto_jid *accoun
 }
 
 /* Only the owner reads or writes its private data; anyone else (the
- * server's own domain included) gets forbidden, which XEP-0049 prefers to
- * service-unavailable (canto_iq_owner_account). */
+ * server's own domain included) gets forbidden from the core, which XEP-0049
+ * prefers to service-unavailable (CANTO_IQ_OWNER). */
 static int private_get(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_server *srv = mi->host->server;
     struct canto_jid account;
-    if (!canto_iq_owner_account(mi->host->server, iq, NULL, &account))
-        return CANTO_OK;
+    if (canto_iq_account(iq, &account) != CANTO_OK)
+        return CANTO_DECLINED; /* cannot happen: the core checked the owner */
     struct canto_xml_node *query = canto_xml_first_element(iq->root);
     struct canto_xml_node *el = canto_xml_first_element(query);
     if (strcmp(query->name, "query") != 0 || !el || canto_xml_next_element(el)) {
         /* XEP-0049: a get names exactly one element ("Bad Format"). */
-        canto_route_error(srv, iq, "modify", "bad-request", "Ask for exactly one element");
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, "Ask for exactly one element");
     } else if (reserved_ns(el->ns)) {
-        canto_route_error(srv, iq, "modify", "not-acceptable", "Reserved namespace");
+        canto_route_error(srv, iq, CANTO_COND_NOT_ACCEPTABLE, "Reserved namespace");
     } else {
         struct op *op = canto_xcalloc(1, sizeof(*op));
         op->iq = canto_stanza_ref(iq);
@@ -317,7 +317,7 @@ static struct op *prepare_set(struct canto_server *srv, struct canto_stanza *iq,
     if (!problem && op->nitems == 0)
         problem = "Nothing to store"; /* XEP-0049: not-acceptable */
     if (problem) {
-        canto_route_error(srv, iq, "modify", "not-acceptable", problem);
+        canto_route_error(srv, iq, CANTO_COND_NOT_ACCEPTABLE, problem);
         op_free(op);
         return NULL;
     }
@@ -327,11 +327,11 @@ static struct op *prepare_set(struct canto_server *srv, struct canto_stanza *iq,
 static int private_set(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct canto_jid account;
-    if (!canto_iq_owner_account(mi->host->server, iq, NULL, &account))
-        return CANTO_OK;
+    if (canto_iq_account(iq, &account) != CANTO_OK)
+        return CANTO_DECLINED; /* cannot happen: the core checked the owner */
     struct canto_xml_node *query = canto_xml_first_element(iq->root);
     if (strcmp(query->name, "query") != 0) {
-        canto_route_error(mi->host->server, iq, "modify", "bad-request", NULL);
+        canto_route_error(mi->host->server, iq, CANTO_COND_BAD_REQUEST, NULL);
     } else {
         struct op *op = prepare_set(mi->host->server, iq, query);
         if (op)
@@ -373,8 +373,8 @@ static const struct canto_xep private_xeps[] = {
     {0},
 };
 static const struct canto_iq_reg private_iqs[] = {
-    {"get", NS_PRIVATE, private_get, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},
-    {"set", NS_PRIVATE, private_set, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},
+    {"get", NS_PRIVATE, private_get, CANTO_IQ_OWNER | CANTO_IQ_SERVER},
+    {"set", NS_PRIVATE, private_set, CANTO_IQ_OWNER | CANTO_IQ_SERVER},
     {0},
 };
 

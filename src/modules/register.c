@@ -91,10 +91,10 @@ static void reply(struct canto_module_inst *mi, struct canto_session *s, struct 
 }
 
 static void reply_error(struct canto_module_inst *mi, struct canto_session *s,
-                        const struct canto_stanza *iq, const char *type, const char *condition,
+                        const struct canto_stanza *iq, enum canto_stanza_condition cond,
                         const char *text)
 {
-    reply(mi, s, canto_stanza_error(iq, type, condition, text));
+    reply(mi, s, canto_stanza_error(iq, cond, text));
 }
 
 /* --- reading a request ------------------------------------------------------ */
@@ -249,9 +249,9 @@ static void account_created(void *ud, int rc)
         if (rc == CANTO_OK)
             reply(j->mi, s, canto_iq_result(j->iq));
         else if (rc == CANTO_CONFLICT)
-            reply_error(j->mi, s, j->iq, "cancel", "conflict", "That username is already taken");
+            reply_error(j->mi, s, j->iq, CANTO_COND_CONFLICT, "That username is already taken");
         else
-            reply_error(j->mi, s, j->iq, "wait", "internal-server-error",
+            reply_error(j->mi, s, j->iq, CANTO_COND_INTERNAL_SERVER_ERROR,
                         "The account could not be created; try again later");
     }
     job_free(j);
@@ -264,7 +264,7 @@ static void registration_derived(uv_work_t *w, int status)
     if (status != 0 || j->derive_rc != CANTO_OK) {
         registration_failed(j);
         if (stream_still_open(j))
-            reply_error(j->mi, s, j->iq, "wait", "internal-server-error", NULL);
+            reply_error(j->mi, s, j->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         job_free(j);
         return;
     }
@@ -294,9 +294,9 @@ static void name_checked(void *ud, int rc)
     registration_failed(j);
     if (stream_still_open(j)) {
         if (rc == CANTO_OK)
-            reply_error(j->mi, s, j->iq, "cancel", "conflict", "That username is already taken");
+            reply_error(j->mi, s, j->iq, CANTO_COND_CONFLICT, "That username is already taken");
         else
-            reply_error(j->mi, s, j->iq, "wait", "internal-server-error", NULL);
+            reply_error(j->mi, s, j->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     job_free(j);
 }
@@ -321,22 +321,24 @@ static void register_account(struct canto_module_inst *mi, struct canto_session 
 {
     struct reg_state *st = mi->state;
     if (f->remove) {
-        reply_error(mi, s, iq, "auth", "unexpected-request", "Log in to remove an account");
+        /* auth, not the default wait: the client must log in, then retry. */
+        reply(mi, s, canto_stanza_error_typed(iq, CANTO_COND_UNEXPECTED_REQUEST, CANTO_ERRTYPE_AUTH,
+                                              "Log in to remove an account"));
         return;
     }
     if (!f->username || !*f->username || !f->password || !*f->password) {
-        reply_error(mi, s, iq, "modify", "not-acceptable", "Choose a username and a password");
+        reply_error(mi, s, iq, CANTO_COND_NOT_ACCEPTABLE, "Choose a username and a password");
         return;
     }
     char *local = canto_jid_prep_local(f->username);
     if (!local) {
-        reply_error(mi, s, iq, "modify", "jid-malformed",
+        reply_error(mi, s, iq, CANTO_COND_JID_MALFORMED,
                     "That username cannot be used: no spaces and none of \" & ' / : < > @");
         return;
     }
     const char *problem = password_problem(f->password, local);
     if (problem) {
-        reply_error(mi, s, iq, "modify", "not-acceptable", problem);
+        reply_error(mi, s, iq, CANTO_COND_NOT_ACCEPTABLE, problem);
         free(local);
         return;
     }
@@ -351,7 +353,7 @@ static void register_account(struct canto_module_inst *mi, struct canto_session 
         wait_text(text, sizeof text, wait_s);
         canto_info("%s: registration of %s@%s refused: too many from this address", j->addr,
                    local, mi->host->name);
-        reply_error(mi, s, iq, "wait", "resource-constraint", text);
+        reply_error(mi, s, iq, CANTO_COND_RESOURCE_CONSTRAINT, text);
         free(local);
         free(j);
         return;
@@ -409,7 +411,7 @@ static int preauth_iq(struct canto_module_inst *mi, struct canto_hook_event *ev)
     }
     if (!registration_allowed(mi)) {
         /* XEP-0077 section 3.1: a host without in-band registration. */
-        reply_error(mi, ev->session, iq, "cancel", "service-unavailable",
+        reply_error(mi, ev->session, iq, CANTO_COND_SERVICE_UNAVAILABLE,
                     "In-band registration is not available on this server");
         return CANTO_OK;
     }
@@ -444,12 +446,12 @@ static int owner_account(struct canto_module_inst *mi, struct canto_stanza *iq,
     const char *from = canto_xml_attr(iq->root, "from");
     struct canto_jid f;
     if (!from || canto_jid_parse_str(&f, from) != CANTO_OK) {
-        reply_error(mi, NULL, iq, "modify", "bad-request", NULL);
+        reply_error(mi, NULL, iq, CANTO_COND_BAD_REQUEST, NULL);
         return CANTO_ERROR;
     }
     if (!f.local || strcmp(f.domain, mi->host->name) != 0) {
         canto_jid_free(&f);
-        reply_error(mi, NULL, iq, "cancel", "not-allowed",
+        reply_error(mi, NULL, iq, CANTO_COND_NOT_ALLOWED,
                     "Register with this server over a client connection");
         return CANTO_ERROR;
     }
@@ -461,7 +463,7 @@ static int owner_account(struct canto_module_inst *mi, struct canto_stanza *iq,
         canto_jid_free(&target);
         if (!same) {
             canto_jid_free(acct);
-            reply_error(mi, NULL, iq, "auth", "forbidden", "This is not your account");
+            reply_error(mi, NULL, iq, CANTO_COND_FORBIDDEN, "This is not your account");
             return CANTO_ERROR;
         }
     }
@@ -528,7 +530,7 @@ static void account_deleted(void *ud, int rc)
         close_sessions(srv, r->account.bare);
     } else {
         canto_warn("%s: cannot remove the account: %s", r->account.bare, canto_rc_str(rc));
-        reply_error(r->mi, NULL, r->iq, "wait", "internal-server-error", NULL);
+        reply_error(r->mi, NULL, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     canto_stanza_unref(r->iq);
     canto_jid_free(&r->account);
@@ -553,12 +555,12 @@ static void password_stored(void *ud, int rc)
         canto_info("%s@%s: password changed in-band", j->local, j->mi->host->name);
         reply(j->mi, NULL, canto_iq_result(j->iq));
     } else if (rc == CANTO_NOTFOUND) {
-        reply_error(j->mi, NULL, j->iq, "auth", "registration-required",
+        reply_error(j->mi, NULL, j->iq, CANTO_COND_REGISTRATION_REQUIRED,
                     "The account does not exist any more");
     } else {
         canto_warn("%s@%s: cannot change the password: %s", j->local, j->mi->host->name,
                    canto_rc_str(rc));
-        reply_error(j->mi, NULL, j->iq, "wait", "internal-server-error", NULL);
+        reply_error(j->mi, NULL, j->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     job_free(j);
 }
@@ -567,7 +569,7 @@ static void password_derived(uv_work_t *w, int status)
 {
     struct reg_job *j = canto_container_of(w, struct reg_job, work);
     if (status != 0 || j->derive_rc != CANTO_OK) {
-        reply_error(j->mi, NULL, j->iq, "wait", "internal-server-error", NULL);
+        reply_error(j->mi, NULL, j->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         job_free(j);
         return;
     }
@@ -598,24 +600,24 @@ static void change_password(struct canto_module_inst *mi, struct canto_stanza *i
                             const struct canto_jid *acct, struct reg_fields *f)
 {
     if (f->username && *f->username && !names_account(f->username, acct)) {
-        reply_error(mi, NULL, iq, "auth", "forbidden", "You can only change your own password");
+        reply_error(mi, NULL, iq, CANTO_COND_FORBIDDEN, "You can only change your own password");
         return;
     }
     if (!f->password || !*f->password) {
         /* XEP-0077 section 3.3: an empty password keeps the old one. */
-        reply_error(mi, NULL, iq, "modify", "bad-request", "The new password is missing");
+        reply_error(mi, NULL, iq, CANTO_COND_BAD_REQUEST, "The new password is missing");
         return;
     }
     const char *problem = password_problem(f->password, acct->local);
     if (problem) {
-        reply_error(mi, NULL, iq, "modify", "not-acceptable", problem);
+        reply_error(mi, NULL, iq, CANTO_COND_NOT_ACCEPTABLE, problem);
         return;
     }
     /* One change at a time per account: each costs three key derivations
      * on the thread pool that PLAIN logins share. */
     struct reg_state *st = mi->state;
     if (canto_hashmap_get(&st->changing, acct->local)) {
-        reply_error(mi, NULL, iq, "wait", "resource-constraint",
+        reply_error(mi, NULL, iq, CANTO_COND_RESOURCE_CONSTRAINT,
                     "A password change is already in progress");
         return;
     }
@@ -628,7 +630,7 @@ static void change_password(struct canto_module_inst *mi, struct canto_stanza *i
     j->password = f->password;
     f->password = NULL;
     if (derive(j, password_derived) != CANTO_OK) {
-        reply_error(mi, NULL, iq, "wait", "internal-server-error", NULL);
+        reply_error(mi, NULL, iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         job_free(j);
     }
 }
@@ -648,12 +650,12 @@ static int account_set(struct canto_module_inst *mi, struct canto_stanza *iq)
         if (f.remove_alone)
             remove_account(mi, iq, &acct);
         else
-            reply_error(mi, NULL, iq, "modify", "bad-request",
+            reply_error(mi, NULL, iq, CANTO_COND_BAD_REQUEST,
                         "<remove/> must be the only element of the request");
     } else if (f.username || f.password) {
         change_password(mi, iq, &acct, &f);
     } else {
-        reply_error(mi, NULL, iq, "modify", "bad-request",
+        reply_error(mi, NULL, iq, CANTO_COND_BAD_REQUEST,
                     "Send a new password, or remove to delete the account");
     }
     canto_jid_free(&acct);

@@ -102,7 +102,7 @@ static void set_done(void *ud, int rc)
 {
     struct set_req *r = ud;
     if (rc != CANTO_OK) {
-        canto_route_error(r->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     } else {
         canto_route(r->server, canto_iq_result(r->iq));
         struct contacts *c = contacts_find(r->host, r->bare);
@@ -128,15 +128,16 @@ static void save_and_answer(struct canto_module_inst *mi, struct contacts *c,
     contacts_save(c, jid, set_done, r);
 }
 
-/* Check the item's name and groups: NULL if fine, else the error condition
- * (and *text). */
-static const char *check_item(struct canto_stanza *iq, struct canto_xml_node *item,
-                              const char **text)
+/* Check the item's name and groups: true if fine, else false with the
+ * error condition in *cond and its text in *text. */
+static bool check_item(struct canto_stanza *iq, struct canto_xml_node *item,
+                       enum canto_stanza_condition *cond, const char **text)
 {
     const char *name = canto_xml_attr(item, "name");
     if (name && strlen(name) > ROSTER_MAX_TEXT) {
         *text = "The name is too long";
-        return "not-acceptable";
+        *cond = CANTO_COND_NOT_ACCEPTABLE;
+        return false;
     }
     size_t ngroups = 0;
     for (struct canto_xml_node *g = canto_xml_first_element(item); g;
@@ -146,25 +147,29 @@ static const char *check_item(struct canto_stanza *iq, struct canto_xml_node *it
         const char *gt = canto_xml_text(iq, g);
         if (!*gt) {
             *text = "A group name cannot be empty";
-            return "not-acceptable";
+            *cond = CANTO_COND_NOT_ACCEPTABLE;
+            return false;
         }
         if (strlen(gt) > ROSTER_MAX_TEXT) {
             *text = "A group name is too long";
-            return "not-acceptable";
+            *cond = CANTO_COND_NOT_ACCEPTABLE;
+            return false;
         }
         if (++ngroups > ROSTER_MAX_GROUPS) {
             *text = "Too many groups";
-            return "not-acceptable";
+            *cond = CANTO_COND_NOT_ACCEPTABLE;
+            return false;
         }
         for (struct canto_xml_node *h = canto_xml_first_element(item); h != g;
              h = canto_xml_next_element(h))
             if (strcmp(h->name, "group") == 0 && strcmp(h->ns, NS_ROSTER) == 0 &&
                 strcmp(canto_xml_text(iq, h), gt) == 0) {
                 *text = "The same group is named twice";
-                return "bad-request";
+                *cond = CANTO_COND_BAD_REQUEST;
+                return false;
             }
     }
-    return NULL;
+    return true;
 }
 
 static void update_item(struct canto_stanza *iq, struct canto_xml_node *item,
@@ -200,25 +205,25 @@ static void roster_set(struct canto_module_inst *mi, struct canto_stanza *iq, st
             nitems++;
         }
     if (nitems != 1) {
-        canto_route_error(srv, iq, "modify", "bad-request", "A roster set holds exactly one item");
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, "A roster set holds exactly one item");
         return;
     }
     const char *jid_attr = canto_xml_attr(item, "jid");
     struct canto_jid jid;
     if (!jid_attr || canto_jid_parse_str(&jid, jid_attr) != CANTO_OK) {
-        canto_route_error(srv, iq, "modify", "jid-malformed", "The item's JID is not valid");
+        canto_route_error(srv, iq, CANTO_COND_JID_MALFORMED, "The item's JID is not valid");
         return;
     }
     if (jid.resource) {
         canto_jid_free(&jid);
-        canto_route_error(srv, iq, "modify", "bad-request", "Roster items are bare JIDs");
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, "Roster items are bare JIDs");
         return;
     }
     const char *sub = canto_xml_attr(item, "subscription");
     struct roster_item *it = contacts_item(c, jid.bare);
     if (sub && strcmp(sub, "remove") == 0) {
         if (!it || !it->listed) {
-            canto_route_error(srv, iq, "cancel", "item-not-found", NULL);
+            canto_route_error(srv, iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
         } else {
             roster_remove_item(c, it);
             save_and_answer(mi, c, iq, jid.bare);
@@ -228,19 +233,19 @@ static void roster_set(struct canto_module_inst *mi, struct canto_stanza *iq, st
     }
     /* Any other subscription value is the server's business: ignored. */
     if (strcmp(jid.bare, c->bare) == 0) {
-        canto_route_error(srv, iq, "cancel", "not-allowed", "You cannot add yourself");
+        canto_route_error(srv, iq, CANTO_COND_NOT_ALLOWED, "You cannot add yourself");
         canto_jid_free(&jid);
         return;
     }
     const char *text = NULL;
-    const char *cond = check_item(iq, item, &text);
-    if (cond) {
-        canto_route_error(srv, iq, "modify", cond, text);
+    enum canto_stanza_condition cond;
+    if (!check_item(iq, item, &cond, &text)) {
+        canto_route_error(srv, iq, cond, text);
         canto_jid_free(&jid);
         return;
     }
     if ((!it || !it->listed) && contacts_listed(c) >= ROSTER_MAX_ITEMS) {
-        canto_route_error(srv, iq, "cancel", "not-allowed", "The roster is full");
+        canto_route_error(srv, iq, CANTO_COND_NOT_ALLOWED, "The roster is full");
         canto_jid_free(&jid);
         return;
     }
@@ -275,8 +280,8 @@ static const struct canto_xep roster_xeps[] = {
     {0},
 };
 static const struct canto_iq_reg roster_iqs[] = {
-    {"get", NS_ROSTER, iq_get, CANTO_IQ_ACCOUNT},
-    {"set", NS_ROSTER, iq_set, CANTO_IQ_ACCOUNT},
+    {"get", NS_ROSTER, iq_get, CANTO_IQ_OWNER},
+    {"set", NS_ROSTER, iq_set, CANTO_IQ_OWNER},
     {0},
 };
 

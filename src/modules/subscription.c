@@ -96,7 +96,7 @@ static void outbound_subscribe(struct contacts *c, struct outbound *o)
     struct roster_item *it = contacts_item(c, o->to);
     bool listed = it && it->listed;
     if (!listed && contacts_listed(c) >= ROSTER_MAX_ITEMS) {
-        canto_route_error(o->server, o->st, "cancel", "not-allowed", "The roster is full");
+        canto_route_error(o->server, o->st, CANTO_COND_NOT_ALLOWED, "The roster is full");
         return;
     }
     it = contacts_item_add(c, o->to);
@@ -127,7 +127,7 @@ static void outbound_subscribed(struct contacts *c, struct outbound *o)
     /* No request to answer: a pre-approval (RFC 6121 3.4), kept on the
      * item and not sent. */
     if (!it && contacts_listed(c) >= ROSTER_MAX_ITEMS) {
-        canto_route_error(o->server, o->st, "cancel", "not-allowed", "The roster is full");
+        canto_route_error(o->server, o->st, CANTO_COND_NOT_ALLOWED, "The roster is full");
         return;
     }
     it = contacts_item_add(c, o->to);
@@ -181,7 +181,7 @@ static void outbound_loaded(struct contacts *c, void *ud)
 {
     struct outbound *o = ud;
     if (!c)
-        canto_route_error(o->server, o->st, "wait", "internal-server-error", NULL);
+        canto_route_error(o->server, o->st, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     else if (strcmp(o->type, "subscribe") == 0)
         outbound_subscribe(c, o);
     else if (strcmp(o->type, "subscribed") == 0)

@@ -359,11 +359,11 @@ static void exists_done(void *ud, int rc)
 {
     struct get_req *r = ud;
     if (rc == CANTO_OK)
-        canto_route_error(r->server, r->iq, "cancel", "item-not-found", NULL);
+        canto_route_error(r->server, r->iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
     else if (rc == CANTO_NOTFOUND)
-        canto_route_error(r->server, r->iq, "cancel", "service-unavailable", NULL);
+        canto_route_error(r->server, r->iq, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
     else
-        canto_route_error(r->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     canto_stanza_unref(r->iq);
     free(r);
 }
@@ -396,9 +396,9 @@ static void vcard_loaded(void *ud, int rc, const struct canto_kv_item *items, si
             canto_jid_free(&account);
             return;
         }
-        canto_route_error(r->server, r->iq, "cancel", "service-unavailable", NULL);
+        canto_route_error(r->server, r->iq, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
     } else {
-        canto_route_error(r->server, r->iq, "wait", "internal-server-error", NULL);
+        canto_route_error(r->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     canto_stanza_unref(r->iq);
     free(r);
@@ -411,12 +411,12 @@ static int vcard_get(struct canto_module_inst *mi, struct canto_stanza *iq)
     struct canto_server *srv = mi->host->server;
     struct canto_xml_node *payload = canto_xml_first_element(iq->root);
     if (strcmp(payload->name, "vCard") != 0) {
-        canto_route_error(srv, iq, "modify", "bad-request", NULL);
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, NULL);
         return CANTO_OK;
     }
     struct canto_jid account;
     if (canto_iq_account(iq, &account) != CANTO_OK) {
-        canto_route_error(srv, iq, "cancel", "item-not-found", NULL);
+        canto_route_error(srv, iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
         return CANTO_OK;
     }
     struct get_req *r = canto_xmalloc(sizeof(*r));
@@ -459,9 +459,9 @@ static void vcard_stored(void *ud, int rc)
             avatar_drop_if_empty(r->vs, r->bare);
         }
         if (rc == CANTO_NOTFOUND)
-            canto_route_error(r->server, r->iq, "cancel", "service-unavailable", NULL);
+            canto_route_error(r->server, r->iq, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
         else
-            canto_route_error(r->server, r->iq, "wait", "internal-server-error", NULL);
+            canto_route_error(r->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     }
     canto_stanza_unref(r->iq);
     free(r->bare);
@@ -469,7 +469,8 @@ static void vcard_stored(void *ud, int rc)
 }
 
 /* iq set vCard: only the owner, to its own bare JID or with no to. Anyone
- * else gets forbidden (XEP-0054 3.2 says forbidden or not-allowed): the
+ * else gets forbidden from the core (CANTO_IQ_OWNER; XEP-0054 3.2 says
+ * forbidden or not-allowed): the
  * request is understood and refused for who sent it, and nothing is hidden
  * by it since the vCard is public anyway; service-unavailable would wrongly
  * say that vCards are not served here. */
@@ -479,17 +480,17 @@ static int vcard_set(struct canto_module_inst *mi, struct canto_stanza *iq)
     struct canto_server *srv = mi->host->server;
     struct canto_xml_node *payload = canto_xml_first_element(iq->root);
     struct canto_jid account;
-    if (!canto_iq_owner_account(srv, iq, "You can only set your own vCard", &account))
-        return CANTO_OK;
+    if (canto_iq_account(iq, &account) != CANTO_OK)
+        return CANTO_DECLINED; /* cannot happen: the core checked the owner */
     if (strcmp(payload->name, "vCard") != 0) {
-        canto_route_error(srv, iq, "modify", "bad-request", NULL);
+        canto_route_error(srv, iq, CANTO_COND_BAD_REQUEST, NULL);
         canto_jid_free(&account);
         return CANTO_OK;
     }
     struct canto_buf xml = {0};
     canto_xml_serialize(payload, CANTO_NS_CLIENT, &xml);
     if (xml.len > VCARD_MAX_BYTES) {
-        canto_route_error(srv, iq, "modify", "not-acceptable", "The vCard is larger than 128 KiB");
+        canto_route_error(srv, iq, CANTO_COND_NOT_ACCEPTABLE, "The vCard is larger than 128 KiB");
         canto_buf_free(&xml);
         canto_jid_free(&account);
         return CANTO_OK;
@@ -559,7 +560,7 @@ static const struct canto_xep vcard_xeps[] = {
 };
 static const struct canto_iq_reg vcard_iqs[] = {
     {"get", NS_VCARD, vcard_get, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},
-    {"set", NS_VCARD, vcard_set, CANTO_IQ_ACCOUNT | CANTO_IQ_SERVER},
+    {"set", NS_VCARD, vcard_set, CANTO_IQ_OWNER | CANTO_IQ_SERVER},
     {0},
 };
 static const struct canto_hook_reg vcard_hooks[] = {

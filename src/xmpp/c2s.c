@@ -182,7 +182,7 @@ void c2s_handle_bound_stanza(struct canto_c2s *c, struct canto_stanza *st)
         if (!id || (!request && !response) ||
             (request && !canto_xml_first_element(r))) {
             canto_xml_set_attr(st, r, "to", NULL);
-            struct canto_stanza *err = canto_stanza_error(st, "modify", "bad-request", NULL);
+            struct canto_stanza *err = canto_stanza_error(st, CANTO_COND_BAD_REQUEST, NULL);
             if (err) {
                 canto_xml_set_attr(err, err->root, "to", jid);
                 c->svc->ops->session_send(c->sess, err);

@@ -34,10 +34,10 @@ static void reply(struct canto_c2s *c, struct canto_stanza *r)
     canto_stanza_unref(r);
 }
 
-static void reply_error(struct canto_c2s *c, struct canto_stanza *iq, const char *type,
-                        const char *condition, const char *text)
+static void reply_error(struct canto_c2s *c, struct canto_stanza *iq,
+                        enum canto_stanza_condition cond, const char *text)
 {
-    struct canto_stanza *r = canto_stanza_error(iq, type, condition, text);
+    struct canto_stanza *r = canto_stanza_error(iq, cond, text);
     if (r)
         reply(c, r);
 }
@@ -45,7 +45,7 @@ static void reply_error(struct canto_c2s *c, struct canto_stanza *iq, const char
 static void do_bind(struct canto_c2s *c, struct canto_stanza *iq, struct canto_xml_node *bind)
 {
     if (c->state == C2S_BOUND || c->state == C2S_BINDING) {
-        reply_error(c, iq, "cancel", "not-allowed", "A resource is bound already");
+        reply_error(c, iq, CANTO_COND_NOT_ALLOWED, "A resource is bound already");
         return;
     }
     struct canto_xml_node *res = canto_xml_child(bind, "resource", CANTO_NS_BIND);
@@ -54,7 +54,7 @@ static void do_bind(struct canto_c2s *c, struct canto_stanza *iq, struct canto_x
     if (*wanted) {
         resource = canto_jid_prep_resource(wanted);
         if (!resource) {
-            reply_error(c, iq, "modify", "bad-request", "Invalid resource");
+            reply_error(c, iq, CANTO_COND_BAD_REQUEST, "Invalid resource");
             return;
         }
     } else {
@@ -129,7 +129,9 @@ bool c2s_bind_handle(struct canto_c2s *c, struct canto_stanza *iq)
     }
     if (strcmp(payload->ns, CANTO_NS_SESSION) == 0 && strcmp(payload->name, "session") == 0) {
         if (c->state != C2S_BOUND)
-            reply_error(c, iq, "wait", "not-allowed", "Bind a resource first");
+            /* wait, not the default cancel: it is allowed once bound. */
+            reply(c, canto_stanza_error_typed(iq, CANTO_COND_NOT_ALLOWED, CANTO_ERRTYPE_WAIT,
+                                              "Bind a resource first"));
         else
             reply(c, canto_iq_result(iq));
         return true;

@@ -1,5 +1,8 @@
 /*
- * stanza.c: building replies and RFC 6120 section 8.3 stanza errors.
+ * stanza.c: building replies and RFC 6120 section 8.3 stanza errors. The
+ * conditions and their default types live in one table here, so that every
+ * error the server sends names a defined condition with the type the RFC
+ * gives it, unless a caller deliberately says otherwise.
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,8 +35,67 @@ struct canto_stanza *canto_iq_result(const struct canto_stanza *iq)
     return reply_skeleton(iq, "result");
 }
 
-struct canto_stanza *canto_stanza_error(const struct canto_stanza *orig, const char *type,
-                                        const char *condition, const char *text)
+static const struct {
+    const char *name;
+    enum canto_stanza_error_type type;
+} conditions[CANTO_COND_COUNT] = {
+    [CANTO_COND_BAD_REQUEST] = {"bad-request", CANTO_ERRTYPE_MODIFY},
+    [CANTO_COND_CONFLICT] = {"conflict", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_FEATURE_NOT_IMPLEMENTED] = {"feature-not-implemented", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_FORBIDDEN] = {"forbidden", CANTO_ERRTYPE_AUTH},
+    [CANTO_COND_GONE] = {"gone", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_INTERNAL_SERVER_ERROR] = {"internal-server-error", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_ITEM_NOT_FOUND] = {"item-not-found", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_JID_MALFORMED] = {"jid-malformed", CANTO_ERRTYPE_MODIFY},
+    [CANTO_COND_NOT_ACCEPTABLE] = {"not-acceptable", CANTO_ERRTYPE_MODIFY},
+    [CANTO_COND_NOT_ALLOWED] = {"not-allowed", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_NOT_AUTHORIZED] = {"not-authorized", CANTO_ERRTYPE_AUTH},
+    [CANTO_COND_POLICY_VIOLATION] = {"policy-violation", CANTO_ERRTYPE_MODIFY},
+    [CANTO_COND_RECIPIENT_UNAVAILABLE] = {"recipient-unavailable", CANTO_ERRTYPE_WAIT},
+    [CANTO_COND_REDIRECT] = {"redirect", CANTO_ERRTYPE_MODIFY},
+    [CANTO_COND_REGISTRATION_REQUIRED] = {"registration-required", CANTO_ERRTYPE_AUTH},
+    [CANTO_COND_REMOTE_SERVER_NOT_FOUND] = {"remote-server-not-found", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_REMOTE_SERVER_TIMEOUT] = {"remote-server-timeout", CANTO_ERRTYPE_WAIT},
+    [CANTO_COND_RESOURCE_CONSTRAINT] = {"resource-constraint", CANTO_ERRTYPE_WAIT},
+    [CANTO_COND_SERVICE_UNAVAILABLE] = {"service-unavailable", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_SUBSCRIPTION_REQUIRED] = {"subscription-required", CANTO_ERRTYPE_AUTH},
+    [CANTO_COND_UNDEFINED_CONDITION] = {"undefined-condition", CANTO_ERRTYPE_CANCEL},
+    [CANTO_COND_UNEXPECTED_REQUEST] = {"unexpected-request", CANTO_ERRTYPE_WAIT},
+};
+
+static const char *const error_types[] = {
+    [CANTO_ERRTYPE_AUTH] = "auth",
+    [CANTO_ERRTYPE_CANCEL] = "cancel",
+    [CANTO_ERRTYPE_CONTINUE] = "continue",
+    [CANTO_ERRTYPE_MODIFY] = "modify",
+    [CANTO_ERRTYPE_WAIT] = "wait",
+};
+
+const char *canto_stanza_condition_name(enum canto_stanza_condition cond)
+{
+    return cond < CANTO_COND_COUNT ? conditions[cond].name : "undefined-condition";
+}
+
+enum canto_stanza_error_type canto_stanza_condition_type(enum canto_stanza_condition cond)
+{
+    return cond < CANTO_COND_COUNT ? conditions[cond].type : CANTO_ERRTYPE_CANCEL;
+}
+
+const char *canto_stanza_error_type_name(enum canto_stanza_error_type type)
+{
+    return (size_t)type < CANTO_ARRAY_LEN(error_types) ? error_types[type] : "cancel";
+}
+
+struct canto_stanza *canto_stanza_error(const struct canto_stanza *orig,
+                                        enum canto_stanza_condition cond, const char *text)
+{
+    return canto_stanza_error_typed(orig, cond, canto_stanza_condition_type(cond), text);
+}
+
+struct canto_stanza *canto_stanza_error_typed(const struct canto_stanza *orig,
+                                              enum canto_stanza_condition cond,
+                                              enum canto_stanza_error_type type,
+                                              const char *text)
 {
     const char *otype = canto_xml_attr(orig->root, "type");
     if (otype && strcmp(otype, "error") == 0)
@@ -48,8 +110,8 @@ struct canto_stanza *canto_stanza_error(const struct canto_stanza *orig, const c
                 canto_xml_add_copy(st, st->root, n);
     }
     struct canto_xml_node *err = canto_xml_add_child(st, st->root, "error", CANTO_NS_CLIENT);
-    canto_xml_set_attr(st, err, "type", type);
-    canto_xml_add_child(st, err, condition, CANTO_NS_STANZAS);
+    canto_xml_set_attr(st, err, "type", canto_stanza_error_type_name(type));
+    canto_xml_add_child(st, err, canto_stanza_condition_name(cond), CANTO_NS_STANZAS);
     if (text) {
         struct canto_xml_node *t = canto_xml_add_child(st, err, "text", CANTO_NS_STANZAS);
         canto_xml_set_attr_ns(st, t, CANTO_NS_XML, "lang", "en");

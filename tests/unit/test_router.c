@@ -420,6 +420,92 @@ static void test_destinations(void)
     client_free(a);
 }
 
+/* --- stanza errors and the owner-only scope ------------------------------- */
+
+/* Every RFC 6120 8.3.3 condition, its name and the type the RFC gives it. */
+static void test_error_conditions(void)
+{
+    static const struct {
+        enum canto_stanza_condition cond;
+        const char *name, *type;
+    } rfc[] = {
+        {CANTO_COND_BAD_REQUEST, "bad-request", "modify"},
+        {CANTO_COND_CONFLICT, "conflict", "cancel"},
+        {CANTO_COND_FEATURE_NOT_IMPLEMENTED, "feature-not-implemented", "cancel"},
+        {CANTO_COND_FORBIDDEN, "forbidden", "auth"},
+        {CANTO_COND_GONE, "gone", "cancel"},
+        {CANTO_COND_INTERNAL_SERVER_ERROR, "internal-server-error", "cancel"},
+        {CANTO_COND_ITEM_NOT_FOUND, "item-not-found", "cancel"},
+        {CANTO_COND_JID_MALFORMED, "jid-malformed", "modify"},
+        {CANTO_COND_NOT_ACCEPTABLE, "not-acceptable", "modify"},
+        {CANTO_COND_NOT_ALLOWED, "not-allowed", "cancel"},
+        {CANTO_COND_NOT_AUTHORIZED, "not-authorized", "auth"},
+        {CANTO_COND_POLICY_VIOLATION, "policy-violation", "modify"},
+        {CANTO_COND_RECIPIENT_UNAVAILABLE, "recipient-unavailable", "wait"},
+        {CANTO_COND_REDIRECT, "redirect", "modify"},
+        {CANTO_COND_REGISTRATION_REQUIRED, "registration-required", "auth"},
+        {CANTO_COND_REMOTE_SERVER_NOT_FOUND, "remote-server-not-found", "cancel"},
+        {CANTO_COND_REMOTE_SERVER_TIMEOUT, "remote-server-timeout", "wait"},
+        {CANTO_COND_RESOURCE_CONSTRAINT, "resource-constraint", "wait"},
+        {CANTO_COND_SERVICE_UNAVAILABLE, "service-unavailable", "cancel"},
+        {CANTO_COND_SUBSCRIPTION_REQUIRED, "subscription-required", "auth"},
+        {CANTO_COND_UNDEFINED_CONDITION, "undefined-condition", "cancel"},
+        {CANTO_COND_UNEXPECTED_REQUEST, "unexpected-request", "wait"},
+    };
+    CHECK_INT(CANTO_ARRAY_LEN(rfc), CANTO_COND_COUNT);
+    static const char xml[] = "<iq type='get' id='x' from='a@b/c' to='b'><q xmlns='urn:x'/></iq>";
+    struct canto_stanza *iq = canto_stanza_parse(xml, sizeof xml - 1);
+    CHECK(iq != NULL);
+    for (size_t i = 0; iq && i < CANTO_ARRAY_LEN(rfc); i++) {
+        CHECK_STR(canto_stanza_condition_name(rfc[i].cond), rfc[i].name);
+        CHECK_STR(canto_stanza_error_type_name(canto_stanza_condition_type(rfc[i].cond)),
+                  rfc[i].type);
+        char e[64], want[64];
+        struct canto_stanza *err = canto_stanza_error(iq, rfc[i].cond, NULL);
+        snprintf(want, sizeof want, "%s %s", rfc[i].type, rfc[i].name);
+        CHECK_STR(error_of(err, e, sizeof e), want);
+        CHECK_STR(canto_xml_attr(err->root, "to"), "a@b/c");
+        CHECK_STR(canto_xml_attr(err->root, "from"), "b");
+        canto_stanza_unref(err);
+    }
+    struct canto_stanza *err =
+        canto_stanza_error_typed(iq, CANTO_COND_NOT_ACCEPTABLE, CANTO_ERRTYPE_CANCEL, "why");
+    char e[64];
+    CHECK_STR(error_of(err, e, sizeof e), "cancel not-acceptable");
+    canto_stanza_unref(err);
+    canto_stanza_unref(iq);
+}
+
+/* CANTO_IQ_OWNER (roster, private storage, vCard writes): the core answers
+ * forbidden to anyone but the account's own sessions. */
+static void test_owner_only_iqs(void)
+{
+    char e[64];
+    struct client *a = client_bind("alice", "desk"), *b = client_bind("bob", "one");
+    client_send(a, "<iq type='get' id='o1'><query xmlns='jabber:iq:roster'/></iq>");
+    CHECK_STR(canto_xml_attr(got_id(a, "o1")->root, "type"), "result");
+    client_send(a, "<iq type='get' id='o2' to='alice@" HOST "'>"
+                   "<query xmlns='jabber:iq:private'><x xmlns='urn:x'/></query></iq>");
+    CHECK_STR(canto_xml_attr(got_id(a, "o2")->root, "type"), "result");
+    client_send(b, "<iq type='get' id='o3' to='alice@" HOST "'>"
+                   "<query xmlns='jabber:iq:roster'/></iq>");
+    CHECK_STR(error_of(got_id(b, "o3"), e, sizeof e), "auth forbidden");
+    client_send(b, "<iq type='set' id='o4' to='alice@" HOST "'>"
+                   "<query xmlns='jabber:iq:private'><x xmlns='urn:x'/></query></iq>");
+    CHECK_STR(error_of(got_id(b, "o4"), e, sizeof e), "auth forbidden");
+    client_send(b, "<iq type='set' id='o5' to='alice@" HOST "'>"
+                   "<vCard xmlns='vcard-temp'><FN>Not Alice</FN></vCard></iq>");
+    CHECK_STR(error_of(got_id(b, "o5"), e, sizeof e), "auth forbidden");
+    client_send(b, "<iq type='get' id='o6' to='" HOST "'>"
+                   "<query xmlns='jabber:iq:private'><x xmlns='urn:x'/></query></iq>");
+    CHECK_STR(error_of(got_id(b, "o6"), e, sizeof e), "auth forbidden");
+    /* Reading a vCard stays open to anyone (the account scope). */
+    client_send(b, "<iq type='get' id='o7' to='alice@" HOST "'><vCard xmlns='vcard-temp'/></iq>");
+    CHECK(got_id(b, "o7") != NULL);
+    CHECK(strcmp(error_of(got_id(b, "o7"), e, sizeof e), "auth forbidden") != 0);
+    client_free(a), client_free(b);
+}
+
 /* --- the server's own iqs -------------------------------------------------- */
 
 struct answer {
@@ -585,6 +671,8 @@ int main(void)
     test_iq_to_unavailable_resource();
     test_presence_to_bare();
     test_destinations();
+    test_error_conditions();
+    test_owner_only_iqs();
     test_server_iq_answered();
     test_server_iq_forged_answer();
     test_server_iq_timeout();
