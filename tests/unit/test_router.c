@@ -297,6 +297,30 @@ static void test_bare_message_priorities(void)
     client_free(a), client_free(b1), client_free(b2), client_free(b3), client_free(b4);
 }
 
+/* 8.5.2.1.1 and 8.5.1: with no resource of non-negative priority, a chat
+ * message goes to offline storage (no error), never to a negative-priority
+ * resource; a headline is dropped; an account that does not exist answers
+ * service-unavailable, for messages and iqs alike. */
+static void test_no_resource_to_take_it(void)
+{
+    char e[64];
+    struct client *a = client_bind("alice", "desk"), *b = client_bind("bob", "shy");
+    client_available(a, 0);
+    client_available(b, -1);
+    forget_got(b);
+    client_send(a, "<message to='bob@" HOST "' type='chat' id='s1'><body>later</body></message>");
+    client_send(a, "<message to='bob@" HOST "' type='headline' id='s2'><body>news</body></message>");
+    CHECK_INT(count(b, "message", NULL), 0);
+    CHECK(got_id(a, "s1") == NULL); /* stored, not bounced */
+    CHECK(got_id(a, "s2") == NULL);
+
+    client_send(a, "<message to='nobody@" HOST "' type='chat' id='s3'><body>x</body></message>");
+    CHECK_STR(error_of(got_id(a, "s3"), e, sizeof e), "cancel service-unavailable");
+    client_send(a, "<iq to='nobody@" HOST "' type='get' id='s4'><ping xmlns='urn:xmpp:ping'/></iq>");
+    CHECK_STR(error_of(got_id(a, "s4"), e, sizeof e), "cancel service-unavailable");
+    client_free(a), client_free(b);
+}
+
 /* 8.5.3.1: a full JID that is online gets the stanza itself, whatever its
  * priority; 8.5.3.2.1: a message to an offline resource is treated as if
  * sent to the bare JID. */
@@ -667,6 +691,7 @@ int main(void)
     server_start();
     test_bare_message_priorities();
     test_full_jid_messages();
+    test_no_resource_to_take_it();
     test_groupchat_and_errors();
     test_iq_to_unavailable_resource();
     test_presence_to_bare();
