@@ -294,6 +294,7 @@ class Client:
         self._parser_base = len(self.text)
         self._depth = 0
         self._builder = None
+        self._stanza_start = None   # offset of the current top-level element's '<'
         self.stream_tag = None
         self.stream_attrs = None
         self.stream_closed = False
@@ -317,6 +318,7 @@ class Client:
             return
         if self._depth == 2:
             self._builder = ET.TreeBuilder()
+            self._stanza_start = self._parser_base + self._parser.CurrentByteIndex
         self._builder.start(self._clark(name), attrs)
 
     def _on_text(self, data):
@@ -329,13 +331,23 @@ class Client:
         if self._depth == 2:
             el = self._builder.close()
             self._builder = None
-            end = self._tag_end(self._parser_base + self._parser.CurrentByteIndex)
+            end = self._stanza_end()
             if local(el) == "features" and ns_of(el) == NS_STREAM:
                 self.features = el
             self.stanzas.append((end, el))
         elif self._depth == 1:
             self.stream_closed = True
         self._depth -= 1
+
+    def _stanza_end(self):
+        """Offset just past the top-level element that just ended. For
+        <x>...</x> expat's position at the end event is the end tag's '<';
+        for a self-closing <x/> it is already past the tag (the next tag's
+        '<', if any), so there the element ends with its start tag."""
+        start_tag_end = self._tag_end(self._stanza_start)
+        if self.text[start_tag_end - 2:start_tag_end] == "/>":
+            return start_tag_end
+        return self._tag_end(self._parser_base + self._parser.CurrentByteIndex)
 
     def _tag_end(self, start):
         """Offset just past the tag that begins at `start` ('<'), skipping
