@@ -483,12 +483,15 @@ def watch_im(client):
     return client
 
 
-def clear_boxes(*clients):
-    """Forget what the clients received so far (e.g. during a setup)."""
+async def clear_boxes(*clients):
+    """Forget what the clients received so far (e.g. during a setup), after
+    the barrier settle(clients, *clients): nothing that what they sent
+    caused can arrive after the clearing and pass for something new."""
+    clients = [c for c in clients if c is not None]
+    await settle(clients, *clients)
     for c in clients:
-        if c is not None:
-            for box in (c.presence_box, c.message_box, c.roster_pushes, c.block_pushes):
-                box.clear()
+        for box in (c.presence_box, c.message_box, c.roster_pushes, c.block_pushes):
+            box.clear()
 
 
 async def login_im(server, account, resource=None, *, roster=True,

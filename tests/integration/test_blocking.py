@@ -124,7 +124,7 @@ async def test_blocked_contact_cannot_reach_the_user(server):
     a2 = None
     try:
         await block(a1, bob.jid)
-        clear_boxes(a1, b1)
+        await clear_boxes(a1, b1)
         for to in (alice.jid, a1.boundjid.full):
             m = b1.make_message(mto=to, mbody=f"hello {to}", mtype="chat")
             m["id"] = "blocked-" + _uid()
@@ -178,7 +178,7 @@ async def test_blocking_a_follower_hides_presence_both_ways(server):
         await subscribe_and_approve(a1, b1)
         await subscribe_and_approve(b1, a1)
         await wait_presence(b1, a1.boundjid.full)
-        clear_boxes(a1, b1)
+        await clear_boxes(a1, b1)
         await block(a1, bob.jid)
         await wait_presence(b1, a1.boundjid.full, "unavailable")
         a1.send_presence(pstatus="not for Bob")

@@ -128,7 +128,7 @@ async def test_updates_reach_followers_and_own_devices(server):
     b2 = await login_im(server, bob, "mobile")
     c1 = await login_im(server, carol, "home")
     try:
-        clear_boxes(a1, a2, b1, b2, c1)
+        await clear_boxes(a1, a2, b1, b2, c1)
         a1.send_presence(pshow="away", pstatus="lunch")
         for c in (b1, b2, a2):
             p = await wait_presence(c, a1.boundjid.full, pred=_status_is("lunch"))
@@ -287,7 +287,7 @@ async def test_presence_to_an_unknown_local_user(server):
     alice = server.account("alice")
     a1 = await login_im(server, alice, "desk")
     try:
-        clear_boxes(a1)
+        await clear_boxes(a1)
         nobody = {}
         for type in (None, "unavailable", "subscribe", "subscribed",
                      "unsubscribe", "unsubscribed", "probe"):
@@ -321,7 +321,7 @@ async def test_nobody_learns_presence_without_a_subscription(server):
     try:
         d1.send_presence(pto=alice.jid, ptype="subscribe")
         await wait_presence(a1, dave.jid, "subscribe")          # left pending
-        clear_boxes(b1, c1, d1)
+        await clear_boxes(b1, c1, d1)
         for c in (b1, c1, d1):
             c.send_raw(f"<presence to='{alice.jid}' type='probe'/>")
             c.send_raw(f"<presence to='{a1.boundjid.full}' type='probe'/>")
@@ -428,7 +428,7 @@ async def test_invisible_logout_takes_back_directed_presence_only(server):
         await wait_presence(b1, a1.boundjid.full, "unavailable")
         a1.send_presence(pto=carol.jid, pstatus="psst")
         await wait_presence(c1, a1.boundjid.full, pred=_status_is("psst"))
-        clear_boxes(b1)
+        await clear_boxes(b1)
         a1.send_raw("<presence type='unavailable'/>")
         await wait_presence(c1, a1.boundjid.full, "unavailable")
         await settle(a1, b1)

@@ -62,7 +62,7 @@ async def test_request_approval_and_contacts_presence(server):
     b1 = await login_im(server, bob, "work", priority=5, status="at work")
     b2 = await login_im(server, bob, "mobile", show="away", status="on the train")
     try:
-        clear_boxes(a1, a2, b1, b2)
+        await clear_boxes(a1, a2, b1, b2)
         a1.send_raw(f"<presence to='{bob.jid}' type='subscribe'>"
                     "<status>Alice from the office</status></presence>")
         # 3.1.2: Alice's lists say "Bob, pending".
@@ -104,7 +104,7 @@ async def test_asking_back_makes_it_mutual(server):
     b1 = await login_im(server, bob, "work")
     try:
         await subscribe_and_approve(a1, b1)
-        clear_boxes(a1, a2, b1)
+        await clear_boxes(a1, a2, b1)
         b1.send_presence(pto=alice.jid, ptype="subscribe")
         await wait_push(b1, alice.jid, subscription="from", ask="subscribe")
         for c in (a1, a2):
@@ -137,7 +137,7 @@ async def test_three_friends_in_a_circle(server):
             follower, followed = devices[i][0], devices[(i + 1) % 3][1]
             await subscribe_and_approve(follower, followed)
         for group in devices:
-            clear_boxes(*group)
+            await clear_boxes(*group)
         for i, acc in enumerate(accounts):
             speaker = devices[i][1]
             status = f"{acc.user} says hi {_uid()}"
@@ -165,7 +165,7 @@ async def test_refused_request(server):
     c2 = await login_im(server, carol, "phone", status="around")
     c3 = None
     try:
-        clear_boxes(a1, c1, c2)
+        await clear_boxes(a1, c1, c2)
         a1.send_presence(pto=carol.jid, ptype="subscribe")
         await wait_push(a1, carol.jid, subscription=NONE, ask="subscribe")
         await wait_presence(c1, alice.jid, "subscribe")
@@ -199,7 +199,7 @@ async def test_contact_cancels_the_subscription(server):
         for c in (a1, a2):
             for r in (b1, b2):
                 await wait_presence(c, r.boundjid.full)
-        clear_boxes(a1, a2, b1, b2)
+        await clear_boxes(a1, a2, b1, b2)
         b2.send_presence(pto=alice.jid, ptype="unsubscribed")
         # 3.2.2: Bob's lists: Alice no longer sees him.
         for c in (b1, b2):
@@ -251,7 +251,7 @@ async def test_user_unsubscribes(server):
     try:
         await subscribe_and_approve(a1, b1)
         await subscribe_and_approve(b1, a1)
-        clear_boxes(a1, b1, b2)
+        await clear_boxes(a1, b1, b2)
         a1.send_presence(pto=bob.jid, ptype="unsubscribe")
         await wait_push(a1, bob.jid, subscription="from")          # 3.3.2
         for c in (b1, b2):                                          # 3.3.3
@@ -279,7 +279,7 @@ async def test_removing_a_contact_ends_both_subscriptions(server):
         await subscribe_and_approve(a1, b1)
         await subscribe_and_approve(b1, a1)
         await wait_presence(b1, a1.boundjid.full)
-        clear_boxes(a1, b1)
+        await clear_boxes(a1, b1)
         await roster_remove(a1, bob.jid)
         await wait_push(a1, bob.jid, subscription="remove")
         await wait_push(b1, alice.jid, subscription=NONE)
@@ -305,7 +305,7 @@ async def test_preapproved_request_is_answered_by_the_server(server):
     c1 = await login_im(server, carol, "home", status="reading")
     c2 = await login_im(server, carol, "phone")
     try:
-        clear_boxes(a1, c1, c2)
+        await clear_boxes(a1, c1, c2)
         c1.send_presence(pto=alice.jid, ptype="subscribed")
         # 3.4.2: Carol's lists remember the pre-approval; Alice hears nothing.
         for c in (c1, c2):
@@ -431,7 +431,7 @@ async def test_preapproval_can_be_withdrawn(server):
         await wait_push(c1, alice.jid, approved="true")
         c1.send_presence(pto=alice.jid, ptype="unsubscribed")
         await wait_push(c1, alice.jid, approved=None)
-        clear_boxes(a1, c1)
+        await clear_boxes(a1, c1)
         a1.send_presence(pto=carol.jid, ptype="subscribe")
         await wait_presence(c1, alice.jid, "subscribe")
         await settle(a1, a1)
@@ -471,7 +471,7 @@ async def test_repeated_request_is_answered_by_the_server(server):
     b2 = None
     try:
         await subscribe_and_approve(a1, b1)
-        clear_boxes(a1, b1)
+        await clear_boxes(a1, b1)
         a1.send_presence(pto=bob.jid, ptype="subscribe")
         await settle(a1, b1)
         assert _requests_from(b1, alice.jid) == [], _describe(_requests_from(b1, alice.jid))
