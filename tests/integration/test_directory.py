@@ -259,6 +259,45 @@ async def test_results_are_capped(server):
         await c.close()
 
 
+async def test_entries_across_pages_are_found_whole(server):
+    """A search reads the directory a page at a time (256 fields); entries of
+    one to four fields put page ends inside entries. Every entry with both
+    fields asked for is found, once, with all its fields."""
+    t = tag()
+    accounts = [server.account("pg") for _ in range(120)]
+    entries = {}
+    for i, acct in enumerate(accounts):
+        fields = {"nick": f"pg{t}n{i}"}
+        if i % 3:
+            fields["first"] = f"F{t}"
+        if i % 2 == 0:
+            fields["last"] = f"L{t}"
+        if i % 5 == 0:
+            fields["email"] = f"pg{i}.{t}@example.com"
+        entries[acct.jid] = fields
+
+    async def enter(acct):
+        c = await raw_login(server, acct)
+        try:
+            res = await c.iq(legacy(NS_REGISTER, **entries[acct.jid]), type="set",
+                             to=directory_of(server))
+            assert res.get("type") == "result"
+        finally:
+            await c.close()
+
+    for i in range(0, len(accounts), 10):
+        await asyncio.gather(*(enter(a) for a in accounts[i:i + 10]))
+    c = await login(server, server.account())
+    try:
+        found = await search(c, server, first=f"f{t}", last=f"l{t}")
+        want = {jid: {f: fields.get(f, "") for f in FIELDS}
+                for jid, fields in entries.items() if "first" in fields and "last" in fields}
+        assert len(want) == 40
+        assert found == want, (len(found), len(want))
+    finally:
+        await c.close()
+
+
 async def test_deleted_account_leaves_the_directory(server):
     t = tag()
     ivan, judy = server.account("ivan"), server.account("judy")
