@@ -19,7 +19,6 @@
  */
 #include <string.h>
 
-#include "canto/log.h"
 #include "canto/router.h"
 #include "canto/server.h"
 #include "canto/session.h"
