@@ -337,6 +337,11 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         stream_start(p, name, atts);
         return;
     }
+    if (p->framing_elem) {
+        /* <open/> and <close/> are empty (RFC 7395 3.3). */
+        fail(p, CANTO_XML_ERR_NOT_WELL_FORMED);
+        return;
+    }
     /* The new element's depth inside the stanza is p->level (root: 1). */
     if (p->level > p->limits.max_depth || count_attrs(atts) > p->limits.max_attrs) {
         fail(p, CANTO_XML_ERR_POLICY);
@@ -373,9 +378,9 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
         return;
     event_end(p);
     if (p->framing_elem) {
-        /* The end of <open/> or <close/> (a child inside one is ignored). */
-        if (--p->level == 1)
-            p->framing_elem = false;
+        /* The end of <open/> or <close/> (nothing can be inside one). */
+        p->level = 1;
+        p->framing_elem = false;
         return;
     }
     if (p->level == 1) {
@@ -419,8 +424,9 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
     if (halted(p))
         return;
     event_end(p);
-    if (p->level <= 1) {
-        /* Between stanzas: whitespace keep-alives, nothing else. */
+    if (p->level <= 1 || p->framing_elem) {
+        /* Between stanzas: whitespace keep-alives, nothing else (framed:
+         * inside an <open/> or <close/>, which are empty). */
         for (int i = 0; i < len; i++) {
             if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
                 fail(p, CANTO_XML_ERR_NOT_WELL_FORMED);

@@ -164,6 +164,37 @@ static void test_not_one_element(void)
               CANTO_XML_ERR_NOT_WELL_FORMED);
 }
 
+/* <open/> and <close/> are empty: an element or text inside one is refused
+ * (whitespace is not). Found by fuzz_xml_framed: a child of <open/> was
+ * taken for part of a stanza that did not exist. */
+static void test_framing_elements_empty(void)
+{
+    static const char *const bad[] = {
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com'><body>x</body></open>",
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'>text</open>",
+        "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'><x/></close>",
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'><![CDATA[t]]></open>",
+    };
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(bad); i++) {
+        struct rec r;
+        struct canto_xml_parser *p = framed(NULL, &r);
+        CHECK_INT(feed(p, bad[i]), CANTO_ERROR);
+        CHECK_INT(canto_xml_parser_error(p), CANTO_XML_ERR_NOT_WELL_FORMED);
+        CHECK_INT(r.nstanzas, 0);
+        canto_xml_parser_free(p);
+        canto_buf_free(&r.log);
+    }
+    struct rec r;
+    struct canto_xml_parser *p = framed(NULL, &r);
+    CHECK_INT(feed(p, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com'>\n "
+                      "</open>"),
+              CANTO_OK);
+    CHECK_INT(feed(p, "<presence xmlns='jabber:client'/>"), CANTO_OK);
+    CHECK_INT(r.nstanzas, 1);
+    canto_xml_parser_free(p);
+    canto_buf_free(&r.log);
+}
+
 static void test_restricted(void)
 {
     CHECK_INT(one_frame("<!DOCTYPE x [<!ENTITY a 'b'>]><x xmlns='jabber:client'>&a;</x>", NULL),
@@ -233,6 +264,7 @@ int main(void)
     test_conversation();
     test_restart();
     test_not_one_element();
+    test_framing_elements_empty();
     test_restricted();
     test_limits();
     test_stop();
