@@ -8,8 +8,9 @@
  *
  * It takes two barriers, one after the other. A stanza for an account whose
  * contacts are not in memory waits for them to be read (contacts.c) and is
- * only then stored: its write is queued by a storage callback that runs
- * before the first barrier's (storage answers in order), so the second
+ * only then stored: its write is queued by the callback of a read queued
+ * before the first barrier, and a barrier's callback runs only after the
+ * callbacks of everything queued before it (storage.h), so the second
  * barrier comes after that write. Group commit keeps both trips cheap.
  */
 #include <stdlib.h>
