@@ -68,7 +68,8 @@ enum canto_option_type {
     CANTO_OPT_BOOL,     /* true or false */
     CANTO_OPT_INT,      /* an integer in [min, max] */
     CANTO_OPT_SIZE,     /* a number of bytes in [min, max] */
-    CANTO_OPT_DURATION, /* a number of seconds in [min, max] */
+    CANTO_OPT_DURATION, /* a number of seconds in [min, max]; written as seconds or
+                         * with a unit (30s, 5min, 2h, 1d) */
     CANTO_OPT_STRING,   /* a non-empty string */
     CANTO_OPT_ENUM,     /* one of choices; the value is its index */
     CANTO_OPT_SERVICE,  /* the domain of a service a host runs (the user directory):

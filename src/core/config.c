@@ -296,6 +296,40 @@ static int get_integer(struct loader *ld, const char *path, const yaml_node_t *n
     return CANTO_OK;
 }
 
+/* A duration in whole seconds in [min, max]: a plain integer is seconds (as
+ * every timeout has always been written), or an integer with a unit (30s,
+ * 5min, 2h, 1d), because "idle_timeout: 15min" says what "900" makes the
+ * reader work out. CANTO_INVALID after reporting it with the bounds. */
+static int get_duration(struct loader *ld, const char *path, const yaml_node_t *node, long min,
+                        long max, long *out)
+{
+    static const struct {
+        const char *name;
+        long seconds;
+    } units[] = {{"", 1}, {"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+    const char *s = node->type == YAML_SCALAR_NODE ? scalar(node) : "";
+    size_t digits = strspn(s, "0123456789");
+    for (size_t i = 0; digits > 0 && digits <= 9 && i < CANTO_ARRAY_LEN(units); i++) {
+        if (strcmp(s + digits, units[i].name) != 0)
+            continue;
+        char num[10];
+        memcpy(num, s, digits);
+        num[digits] = '\0';
+        long n;
+        if (canto_parse_long(num, 0, 999999999, &n) == CANTO_OK && n * units[i].seconds >= min &&
+            n * units[i].seconds <= max) {
+            *out = n * units[i].seconds;
+            return CANTO_OK;
+        }
+        break;
+    }
+    failf(ld, node, path,
+          "must be a duration from %ld to %ld seconds (a number of seconds, or with a unit: 30s, "
+          "5min, 2h, 1d)",
+          min, max);
+    return CANTO_INVALID;
+}
+
 /* The index of the value in names, or -1 after reporting "must be one of". */
 static int get_choice(struct loader *ld, const char *path, const yaml_node_t *node,
                       const char *const *names, size_t n)
@@ -530,8 +564,9 @@ static int parse_option(struct loader *ld, const char *path, const struct canto_
         return CANTO_OK;
     case CANTO_OPT_INT:
     case CANTO_OPT_SIZE:
-    case CANTO_OPT_DURATION:
         return get_integer(ld, path, value, o->min, o->max, &out->num);
+    case CANTO_OPT_DURATION:
+        return get_duration(ld, path, value, o->min, o->max, &out->num);
     case CANTO_OPT_STRING: {
         const char *s = get_string(ld, path, value);
         if (!s)

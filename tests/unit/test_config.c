@@ -363,8 +363,10 @@ static void test_wrong_types(void)
                       "5: limits.max_depth: must be an integer between 2 and 1024",
                       "6: limits.offline_messages: must be an integer between 0 and 1000000",
                       "7: limits.c2s_rate: must be an integer between 1024 and 1073741824",
-                      "8: limits.idle_timeout: must be an integer between 1 and 604800",
-                      "9: limits.connect_timeout: must be an integer between 1 and 3600");
+                      "8: limits.idle_timeout: must be a duration from 1 to 604800 seconds (a "
+                      "number of seconds, or with a unit: 30s, 5min, 2h, 1d)",
+                      "9: limits.connect_timeout: must be a duration from 1 to 3600 seconds (a "
+                      "number of seconds, or with a unit: 30s, 5min, 2h, 1d)");
     CHECK_BASE_ERRORS("limits: 5\n", "4: limits: must be a mapping");
     CHECK_BASE_ERRORS("listen: c2s\n", "4: listen: must be a list of listeners");
     CHECK_BASE_ERRORS("listen: [5222]\n", "4: listen[0]: must be a mapping");
@@ -662,7 +664,8 @@ static void test_registration_and_directory(void)
                       "  period: forever\n"
                       "  burst: 2\n",
                       "5: registration_throttle.per_ip: must be an integer between 1 and 1000000",
-                      "6: registration_throttle.period: must be an integer between 1 and 31536000",
+                      "6: registration_throttle.period: must be a duration from 1 to 31536000 "
+                      "seconds (a number of seconds, or with a unit: 30s, 5min, 2h, 1d)",
                       "7: registration_throttle.burst: unknown key");
     CHECK_BASE_ERRORS("registration_throttle: 5\n", "4: registration_throttle: must be a mapping");
     CHECK_BASE_ERRORS("user_directory: users.example.test\n",
@@ -857,6 +860,48 @@ static void test_option_values_and_hosts(void)
     canto_buf_free(&err);
 }
 
+/* A duration is seconds, or a number with a unit. */
+static void test_option_durations(void)
+{
+    static const struct {
+        const char *text;
+        long seconds;
+    } cases[] = {{"1", 1}, {"\"45\"", 45}, {"45s", 45}, {"2min", 120}, {"1h", 3600},
+                 {"60min", 3600}, {"0001s", 1}};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(cases); i++) {
+        struct canto_config cfg;
+        struct canto_buf err = {0}, content = {0};
+        canto_buf_appendf(&content, "hosts: [a.test]\ndata_dir: data\nsection: { wait: %s }\n",
+                          cases[i].text);
+        int rc = load_test(content.data, &cfg, &err);
+        CHECK_INT(rc, CANTO_OK);
+        CHECK_STR(err.data ? err.data : "", "");
+        if (rc == CANTO_OK) {
+            CHECK_INT(T_NUM(&cfg, NULL, "section.wait"), cases[i].seconds);
+            canto_config_free(&cfg);
+        }
+        canto_buf_free(&content);
+        canto_buf_free(&err);
+    }
+    /* the core's timeouts are durations too */
+    struct canto_config cfg;
+    struct canto_buf err = {0};
+    int rc = load("canto.yaml",
+                  "hosts: [a.test]\ndata_dir: data\n"
+                  "limits: { connect_timeout: 1min, idle_timeout: 1d }\n"
+                  "registration_throttle: { period: 1d }\n",
+                  &cfg, &err);
+    CHECK_INT(rc, CANTO_OK);
+    CHECK_STR(err.data ? err.data : "", "");
+    if (rc == CANTO_OK) {
+        CHECK_INT(cfg.limits.connect_timeout, 60);
+        CHECK_INT(cfg.limits.idle_timeout, 86400);
+        CHECK_INT(PERIOD(&cfg, "a.test"), 86400);
+        canto_config_free(&cfg);
+    }
+    canto_buf_free(&err);
+}
+
 /* Every bad value is reported with file, line and dotted key, numbers with
  * their bounds; unknown keys stay errors, also an option that is not per
  * host written in a host's mapping; a key given twice is reported once. */
@@ -877,7 +922,8 @@ static void test_option_errors(void)
                       "3: flag: must be true or false",
                       "4: count: must be an integer between 0 and 10",
                       "6: section.size: must be an integer between 1024 and 1048576",
-                      "7: section.wait: must be an integer between 1 and 3600",
+                      "7: section.wait: must be a duration from 1 to 3600 seconds (a number of "
+                      "seconds, or with a unit: 30s, 5min, 2h, 1d)",
                       "8: section.bogus: unknown key",
                       "9: label: must not be empty",
                       "10: colour: must be one of red, green, blue",
@@ -911,6 +957,25 @@ static void test_option_errors(void)
                       "6: hosts[0].flag: must be true or false",
                       "7: hosts[0].flag: duplicate key (first at line 6)",
                       "8: hosts[0].service: must be true, false or a domain name");
+    /* durations: seconds, or a number with a unit, within the bounds once
+     * converted */
+    CHECK_TEST_ERRORS("hosts: [a.test]\n"
+                      "data_dir: data\n"
+                      "section: { wait: 2h }\n",
+                      "3: section.wait: must be a duration from 1 to 3600 seconds (a number of "
+                      "seconds, or with a unit: 30s, 5min, 2h, 1d)");
+    static const char *const bad_durations[] = {"0s", "5 min", "5m", "1.5h", "-1s", "s", "1hour",
+                                                "[1]", "10000000000s"};
+    for (size_t i = 0; i < CANTO_ARRAY_LEN(bad_durations); i++) {
+        struct canto_buf content = {0};
+        canto_buf_appendf(&content, "hosts: [a.test]\ndata_dir: data\nsection: { wait: %s }\n",
+                          bad_durations[i]);
+        CHECK_TEST_ERRORS(content.data,
+                          "3: section.wait: must be a duration from 1 to 3600 seconds (a number "
+                          "of seconds, or with a unit: 30s, 5min, 2h, 1d)");
+        canto_buf_free(&content);
+    }
+
     /* a service's domain is neither a host nor another host's service */
     CHECK_TEST_ERRORS("hosts:\n"
                       "  - { name: a.test, service: b.test }\n"
@@ -958,6 +1023,7 @@ int main(void)
     test_registration_and_directory();
     test_option_defaults();
     test_option_values_and_hosts();
+    test_option_durations();
     test_option_errors();
 
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
