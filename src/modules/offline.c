@@ -8,8 +8,7 @@
  * the account exists and whether its store is full, so an unknown user or
  * a full store bounces with service-unavailable. When a session of the account becomes
  * available with a non-negative priority, the stored messages are delivered
- * in order and then deleted; a session that vanishes before the fetch
- * returns leaves them stored for the next one.
+ * to it in order, and deleted once it has taken them (see "delivery").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,59 +77,170 @@ static int store(struct canto_module_inst *mi, struct canto_hook_event *ev)
     return CANTO_OK;
 }
 
-struct fetch_req {
-    struct canto_server *server;
-    struct canto_jid jid; /* the session to deliver to */
+/* --- delivery ------------------------------------------------------------------ */
+
+/* One delivery per account at a time: the stored messages go to one
+ * session, batch by batch, and a batch is deleted only once that session
+ * has taken it (canto_session_when_taken: written to its connection today,
+ * acknowledged with Stream Management later). Two resources coming online
+ * together therefore get each message once between them; a connection that
+ * drops before its batch is written leaves the batch stored, and it goes to
+ * another available resource of the account, or to the next login. */
+struct offline_state {
+    struct canto_hashmap deliveries; /* bare JID -> struct delivery */
 };
 
-static void fetch(struct fetch_req *r);
+struct delivery {
+    struct offline_state *os;
+    struct canto_server *server;
+    struct canto_jid jid;  /* the session served: its full JID, looked up again */
+    char *bare;            /* the hash key */
+    size_t budget;         /* bytes sent before waiting for them to be taken */
+    int64_t last;          /* id of the last message of the batch being taken */
+    bool more;             /* there may be more after that batch */
+};
 
-static void fetched(void *ud, int rc, const struct canto_archive_item *msgs, size_t n, bool more)
+static void delivery_end(struct delivery *d)
 {
-    struct fetch_req *r = ud;
-    struct canto_session *s = rc == CANTO_OK ? canto_session_find(r->server, &r->jid) : NULL;
-    if (s && s->available && n > 0) {
-        int64_t last = 0;
-        for (size_t i = 0; i < n; i++) {
-            struct canto_stanza *st = canto_stanza_parse(msgs[i].xml, msgs[i].len);
-            if (st) {
-                canto_session_send(s, st);
-                canto_stanza_unref(st);
-            } else {
-                canto_warn("%s: dropping an unreadable offline message (id %lld)", r->jid.bare,
-                           (long long)msgs[i].id);
-            }
-            last = msgs[i].id;
-        }
-        canto_storage_archive_delete(r->server->storage,
-                                     CANTO_ACCOUNT(r->jid.domain, r->jid.local), ARCHIVE, last,
-                                     NULL, NULL);
-        if (more) {
-            /* The next batch, after this one's deletion. */
-            fetch(r);
-            return;
-        }
-    }
-    canto_jid_free(&r->jid);
-    free(r);
+    canto_hashmap_remove(&d->os->deliveries, d->bare);
+    canto_jid_free(&d->jid);
+    free(d->bare);
+    free(d);
 }
 
+/* A session of the account that can take the messages: available with a
+ * non-negative priority (XEP-0160), other than the one that just failed. */
+static struct canto_session *eligible_session(struct canto_server *srv, const char *bare,
+                                              const struct canto_jid *not)
+{
+    struct canto_user *u = canto_user_find(srv, bare);
+    for (struct canto_session *s = u ? u->sessions : NULL; s; s = s->next)
+        if (s->announced && s->available && s->priority >= 0 && !s->ended &&
+            (!not || strcmp(s->jid.full, not->full) != 0))
+            return s;
+    return NULL;
+}
+
+static void fetched(void *ud, int rc, const struct canto_archive_item *msgs, size_t n,
+                    bool more);
+
 /* The oldest batch of the account's stored messages. */
-static void fetch(struct fetch_req *r)
+static void fetch_batch(struct delivery *d)
 {
     struct canto_archive_query q = {.limit = FETCH_BATCH};
-    canto_storage_archive_query(r->server->storage, CANTO_ACCOUNT(r->jid.domain, r->jid.local),
-                                ARCHIVE, &q, fetched, r);
+    canto_storage_archive_query(d->server->storage, CANTO_ACCOUNT(d->jid.domain, d->jid.local),
+                                ARCHIVE, &q, fetched, d);
+}
+
+/* Serve s from now on (the one served before is gone), or end when there
+ * is nobody left to serve. */
+static void serve_next(struct delivery *d, const struct canto_jid *failed)
+{
+    struct canto_session *s = eligible_session(d->server, d->bare, failed);
+    if (!s) {
+        delivery_end(d);
+        return;
+    }
+    canto_jid_free(&d->jid);
+    canto_jid_copy(&d->jid, &s->jid);
+    fetch_batch(d);
+}
+
+static void batch_taken(void *ud, int status)
+{
+    struct delivery *d = ud;
+    if (status != CANTO_OK) {
+        /* Not written: the batch stays stored for someone else. */
+        struct canto_jid failed;
+        canto_jid_copy(&failed, &d->jid);
+        serve_next(d, &failed);
+        canto_jid_free(&failed);
+        return;
+    }
+    canto_storage_archive_delete(d->server->storage, CANTO_ACCOUNT(d->jid.domain, d->jid.local),
+                                 ARCHIVE, d->last, NULL, NULL);
+    if (d->more)
+        fetch_batch(d); /* maybe more: read after this deletion (same owner, in order) */
+    else
+        delivery_end(d);
+}
+
+static void fetched(void *ud, int rc, const struct canto_archive_item *msgs, size_t n,
+                    bool more)
+{
+    struct delivery *d = ud;
+    if (rc != CANTO_OK || n == 0) {
+        if (rc != CANTO_OK)
+            canto_warn("%s: cannot read the offline messages (%s)", d->bare, canto_rc_str(rc));
+        delivery_end(d);
+        return;
+    }
+    struct canto_session *s = canto_session_find(d->server, &d->jid);
+    if (!s || s->ended || !s->available) {
+        serve_next(d, &d->jid);
+        return;
+    }
+    /* Up to the byte budget (at least one message): the rest is read again
+     * once this part is taken, so that what a login queues for a client
+     * stays well under the send queue that would cut it off. */
+    size_t i, bytes = 0;
+    for (i = 0; i < n && (i == 0 || bytes + msgs[i].len <= d->budget); i++) {
+        bytes += msgs[i].len;
+        struct canto_stanza *st = canto_stanza_parse(msgs[i].xml, msgs[i].len);
+        if (st) {
+            canto_session_send(s, st);
+            canto_stanza_unref(st);
+        } else {
+            canto_warn("%s: dropping an unreadable offline message (id %lld)", d->bare,
+                       (long long)msgs[i].id);
+        }
+    }
+    d->last = msgs[i - 1].id;
+    d->more = i < n || more;
+    canto_session_when_taken(s, batch_taken, d);
 }
 
 static int deliver_stored(struct canto_module_inst *mi, struct canto_hook_event *ev)
 {
+    struct offline_state *os = mi->state;
     struct canto_session *s = ev->session;
-    struct fetch_req *r = canto_xmalloc(sizeof(*r));
-    r->server = mi->host->server;
-    canto_jid_copy(&r->jid, &s->jid);
-    fetch(r);
+    /* Another resource is being served already: it gets them all. */
+    if (canto_hashmap_get(&os->deliveries, s->jid.bare))
+        return CANTO_DECLINED;
+    struct delivery *d = canto_xcalloc(1, sizeof(*d));
+    d->os = os;
+    d->server = mi->host->server;
+    d->budget = d->server->cfg->limits.send_queue / 2;
+    canto_jid_copy(&d->jid, &s->jid);
+    d->bare = canto_xstrdup(s->jid.bare);
+    canto_hashmap_put(&os->deliveries, d->bare, d);
+    fetch_batch(d);
     return CANTO_DECLINED;
+}
+
+static int offline_start(struct canto_module_inst *mi)
+{
+    struct offline_state *os = canto_xcalloc(1, sizeof(*os));
+    canto_hashmap_init(&os->deliveries);
+    mi->state = os;
+    return CANTO_OK;
+}
+
+/* By now storage is closed (its callbacks have run) and every connection
+ * is gone (written notifications have run): no delivery can be left. */
+static void offline_stop(struct canto_module_inst *mi)
+{
+    struct offline_state *os = mi->state;
+    if (!os)
+        return;
+    size_t n = 0;
+    void **left = canto_hashmap_values(&os->deliveries, &n);
+    for (size_t i = 0; i < n; i++)
+        delivery_end(left[i]);
+    free(left);
+    canto_hashmap_free(&os->deliveries);
+    free(os);
+    mi->state = NULL;
 }
 
 static const char *const offline_features[] = {"msgoffline", NULL};
@@ -157,4 +267,6 @@ const struct canto_module canto_mod_offline = {
     .features = offline_features,
     .hooks = offline_hooks,
     .options = offline_options,
+    .start = offline_start,
+    .stop = offline_stop,
 };

@@ -65,6 +65,7 @@ struct canto_conn {
     bool handles_closing;     /* uv_close called */
     bool reading;             /* uv_read_start active */
     bool tls_ready;           /* handshake complete */
+    bool written_due;         /* waiters to tell from the timer (see flush_out) */
     uint64_t accepted;        /* bytes ever taken for the socket (after TLS): those
                                * not in out nor queued are written */
     struct written_waiter *waiters; /* when_written, oldest first */
@@ -233,7 +234,15 @@ static void flush_out(struct canto_conn *c)
     size_t len = c->out.len - off;
     if (len == 0) {
         canto_buf_free(&c->out);
-        notify_written(c);
+        if (c->waiters) {
+            /* Not told from here: this runs in the loop's prepare phase,
+             * after other prepare handles (storage hands its requests
+             * over in one) may have run, so what the waiters queue could
+             * wait for the next wake-up. The timer, due at once, tells
+             * them at the start of the next turn instead. */
+            c->written_due = true;
+            schedule_timer(c);
+        }
         return;
     }
     if (c->queued + len > c->max_queue) {
@@ -528,6 +537,12 @@ static void timer_cb(uv_timer_t *t)
 {
     struct canto_conn *c = t->data;
     uint64_t now = uv_now(t->loop);
+    if (c->written_due) {
+        c->written_due = false;
+        notify_written(c); /* may write, close or abort c */
+        if (c->handles_closing)
+            return;
+    }
     if (c->closing) {
         if (c->close_deadline && now >= c->close_deadline)
             close_handles(c);
@@ -554,13 +569,16 @@ static void timer_cb(uv_timer_t *t)
     schedule_timer(c);
 }
 
-/* Arm the timer for the earliest of: throttle end, idle deadline, close deadline. */
+/* Arm the timer for the earliest of: written waiters to tell (now),
+ * throttle end, idle deadline, close deadline. */
 static void schedule_timer(struct canto_conn *c)
 {
     if (c->handles_closing)
         return;
     uint64_t next = UINT64_MAX;
-    if (c->closing) {
+    if (c->written_due) {
+        next = 0;
+    } else if (c->closing) {
         next = c->close_deadline;
     } else {
         if (c->resume_at)

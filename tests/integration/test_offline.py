@@ -3,15 +3,23 @@
 Alice writes to Bob while Bob is away; Bob logs in later and finds the
 messages, in order, each with a urn:xmpp:delay stamp from the server.
 Headlines are not kept; a full mailbox bounces; and a message the server
-acknowledged (the ping after it came back) survives kill -9.
+acknowledged (the ping after it came back) survives kill -9. Two resources
+coming online together get each message once between them, and messages
+whose connection dropped before they were written are kept for the next
+login.
 """
 
+import asyncio
 import datetime
 import re
+import select
+import socket
 import uuid
 
 import harness
+import rawxmpp
 from clients import close_all, delay_of, error_condition, login, xml_of
+from rawxmpp import NS_CLIENT, NS_PING, q, tostring
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -194,6 +202,168 @@ async def test_acknowledged_message_survives_kill9():
             assert delay_of(msg) is not None, xml_of(msg)
         finally:
             await cb.close()
+
+
+async def _until_pong(c):
+    """Every element c receives up to the answer to a ping it sends now (a
+    ping is a barrier: the server answers it after everything before it,
+    storage included, is done)."""
+    ping_id = rawxmpp.new_id("barrier")
+    await c.send(f"<iq type='get' id='{ping_id}'><ping xmlns='{NS_PING}'/></iq>")
+    got = []
+    while True:
+        el = await c.read_stanza()
+        if el.get("id") == ping_id:
+            return got
+        got.append(el)
+
+
+async def _collect(count, *clients):
+    """The bodies of the first `count` messages the clients receive
+    between them (each client read in order)."""
+    got = []
+    enough = asyncio.Event()
+
+    async def read(c):
+        while True:
+            got.extend(_bodies([await c.read_stanza(timeout=60)]))
+            if len(got) >= count:
+                enough.set()
+
+    tasks = [asyncio.create_task(read(c)) for c in clients]
+    try:
+        await asyncio.wait_for(enough.wait(), 60)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return got
+
+
+def _bodies(elements):
+    return [e.findtext(q("body", NS_CLIENT)) for e in elements
+            if e.tag == q("message", NS_CLIENT)]
+
+
+async def test_two_resources_online_together_get_each_message_once():
+    """Both resources send their initial presence at the same moment: the
+    stored messages are delivered once, to one of them, not once to each.
+    The messages are big enough that reading them takes the server a while,
+    so that the second presence comes while the first delivery is read."""
+    count, body_size = 40, 100 * 1024
+    limits = {"send_queue": 4 * count * body_size, "c2s_rate": 1024 * 1024 * 1024}
+    with harness.Server(limits=limits) as server:
+        a, b = server.account("alice"), server.account("bob")
+        sender = await rawxmpp.login(server, a, resource="laptop")
+        tag = _uid()
+        bodies = [f"together {tag} {i} " + "x" * body_size for i in range(count)]
+        for body in bodies:
+            await sender.send(f"<message to='{b.jid}' type='chat'><body>{body}</body></message>")
+        await _until_pong(sender)  # all stored
+        phone = await rawxmpp.login(server, b, resource="phone")
+        desk = await rawxmpp.login(server, b, resource="desk")
+        phone.writer.write(b"<presence/>")
+        desk.writer.write(b"<presence/>")
+        await asyncio.gather(phone.writer.drain(), desk.writer.drain())
+        # Read both until as many messages as were stored have come...
+        got = await _collect(count, phone, desk)
+        assert sorted(got) == sorted(bodies), f"{len(set(got))} different of {count} stored"
+        # ...and nothing more comes to either.
+        assert _bodies(await _until_pong(phone)) == []
+        assert _bodies(await _until_pong(desk)) == []
+        for c in (sender, phone, desk):
+            await c.close()
+
+
+def _kernel_buffer_max():
+    """The most a socket's send buffer may grow to on this machine."""
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        return int(f.read().split()[2])
+
+
+async def test_messages_not_written_before_a_drop_are_kept():
+    """The stored messages are deleted only once they were written to the
+    client's connection. A client stops reading at login, so the server
+    cannot write them all (more than the kernel buffers hold, less than the
+    send queue that would cut it off), then its connection drops: the next
+    login gets every one of them."""
+    # Storage reads the messages in pages that end once they hold 4 MiB, so
+    # with 2 MiB messages the first part sent is 3 of them: 6 MiB, more than
+    # the kernel buffers between server and client can take.
+    body_size, count = 2 * 1024 * 1024, 4
+    assert 3 * body_size > _kernel_buffer_max() + 1024 * 1024, \
+        "the kernel's buffers are too large for this test"
+    limits = {"c2s_max_stanza_size": body_size + 64 * 1024, "send_queue": 64 * body_size,
+              "c2s_rate": 1024 * 1024 * 1024}
+    with harness.Server(limits=limits) as server:
+        a, b = server.account("alice"), server.account("bob")
+        sender = await rawxmpp.login(server, a, resource="laptop")
+        # Another resource of Bob's, available but with a negative priority:
+        # messages are stored meanwhile, and it sees the other one leave.
+        watcher = await rawxmpp.login(server, b, resource="watcher")
+        await watcher.send("<presence><priority>-1</priority></presence>")
+        await _until_pong(watcher)
+        tag = _uid()
+        bodies = [f"{tag} {i} " + "x" * body_size for i in range(count)]
+        for body in bodies:
+            await sender.send(f"<message to='{b.jid}' type='chat'><body>{body}</body></message>")
+        await _until_pong(sender)  # all stored
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.ports["optional"]))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        dropper = rawxmpp.Client(reader, writer, "localhost")
+        await dropper.login(b.user, b.password, resource="dropper", starttls=False)
+        await dropper.send("<presence/>")
+        # Its own presence comes back first; then stop reading and wait
+        # until the server has begun to write the stored messages.
+        await dropper.wait_stanza(lambda e: e.tag == q("presence", NS_CLIENT))
+        writer.transport.pause_reading()
+        readable = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: select.select([sock], [], [], 30)[0])
+        assert readable, "the stored messages did not start to come"
+        # Drop it (a reset: unread data is waiting), and see it leave.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        writer.transport.abort()
+        gone = await watcher.wait_stanza(
+            lambda e: e.tag == q("presence", NS_CLIENT) and e.get("type") == "unavailable"
+            and e.get("from") == f"{b.jid}/dropper", timeout=30)
+        assert gone is not None
+
+        again = await rawxmpp.login(server, b, resource="again")
+        await again.send("<presence/>")
+        got = await _collect(count, again)
+        assert got == bodies, f"not all of them, or not in order: {[g[:12] for g in got]}"
+        assert _bodies(await _until_pong(again)) == []
+        for c in (sender, watcher, again):
+            await c.close()
+
+
+async def test_a_mailbox_bigger_than_the_send_queue_arrives_whole():
+    """Stored messages are sent a part at a time, each part well under the
+    send queue and sent once the one before it was written: a full batch of
+    large messages (more than the send queue holds) reaches the client
+    instead of getting its connection cut off at login."""
+    count, body_size, send_queue = 50, 30 * 1024, 512 * 1024
+    limits = {"send_queue": send_queue, "c2s_rate": 1024 * 1024 * 1024}
+    with harness.Server(limits=limits) as server:
+        assert count * body_size > 2 * send_queue
+        a, b = server.account("alice"), server.account("bob")
+        sender = await rawxmpp.login(server, a, resource="laptop")
+        tag = _uid()
+        bodies = [f"big {tag} {i} " + "x" * body_size for i in range(count)]
+        for body in bodies:
+            await sender.send(f"<message to='{b.jid}' type='chat'><body>{body}</body></message>")
+        await _until_pong(sender)
+        c = await rawxmpp.login(server, b, resource="phone", presence=True)
+        got = await _collect(count, c)
+        assert got == bodies, f"{len(got)} messages, not in order"
+        assert _bodies(await _until_pong(c)) == []
+        await c.check_open()
+        for cl in (sender, c):
+            await cl.close()
 
 
 if __name__ == "__main__":
