@@ -219,24 +219,29 @@ async def _until_pong(c):
 
 
 async def _collect(count, *clients):
-    """The bodies of the first `count` messages the clients receive
-    between them (each client read in order)."""
+    """The bodies of the messages the clients receive until, between them,
+    `count` have come, and then until each answers a ping sent at that
+    moment (a barrier: whatever more was on its way has arrived)."""
     got = []
     enough = asyncio.Event()
+    barrier = {}
 
     async def read(c):
         while True:
-            got.extend(_bodies([await c.read_stanza(timeout=60)]))
+            el = await c.read_stanza(timeout=60)
+            if barrier.get(c) is not None and el.get("id") == barrier[c]:
+                return
+            got.extend(_bodies([el]))
             if len(got) >= count:
                 enough.set()
+            await asyncio.sleep(0)  # the stanzas may all be read already: let others run
 
     tasks = [asyncio.create_task(read(c)) for c in clients]
-    try:
-        await asyncio.wait_for(enough.wait(), 60)
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait_for(enough.wait(), 60)
+    for c in clients:
+        barrier[c] = rawxmpp.new_id("barrier")
+        await c.send(f"<iq type='get' id='{barrier[c]}'><ping xmlns='{NS_PING}'/></iq>")
+    await asyncio.gather(*tasks)
     return got
 
 
@@ -267,7 +272,8 @@ async def test_two_resources_online_together_get_each_message_once():
         await asyncio.gather(phone.writer.drain(), desk.writer.drain())
         # Read both until as many messages as were stored have come...
         got = await _collect(count, phone, desk)
-        assert sorted(got) == sorted(bodies), f"{len(set(got))} different of {count} stored"
+        assert sorted(got) == sorted(bodies), \
+            f"{len(got)} messages came for {count} stored ({len(set(got))} different)"
         # ...and nothing more comes to either.
         assert _bodies(await _until_pong(phone)) == []
         assert _bodies(await _until_pong(desk)) == []
