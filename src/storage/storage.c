@@ -456,6 +456,12 @@ static void on_kick(uv_prepare_t *h)
  * other, runs later and in order. */
 void canto__storage_submit(struct canto_storage *s, struct canto__storage_req *r)
 {
+    /* At debug level every request is logged with its operation and owner
+     * (never keys or values), so that what a stanza really costs in storage
+     * can be counted from the log (tests/integration/test_storage_load.py
+     * does). */
+    canto_debug("storage: request %s %s/%s", r->op->name, r->has_owner ? r->owner.host : "-",
+                r->has_owner ? r->owner.name : "-");
     if (s->pending++ == 0)
         uv_ref((uv_handle_t *)&s->async);
     bool on_writer = r->op->writes || r->op == &barrier_op || !s->reader.conn ||
