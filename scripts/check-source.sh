@@ -33,7 +33,7 @@ header_layer() {
     net|transport) echo net ;;
     storage) echo storage ;;
     c2s|stanza|stream) echo xmpp ;;
-    server|session|router|module|config|doap) echo core ;;
+    server|session|router|module|config|doap|account_state) echo core ;;
     *) echo unplaced ;;
     esac
 }

@@ -50,6 +50,8 @@ struct canto_limits_config {
     size_t max_connections;       /* connections held at once, all listeners; default 100000 */
     size_t connections_per_address; /* from one address (IPv6: /64); default 1000 */
     bool loopback_exempt;         /* loopback addresses have no per-address cap; default true */
+    unsigned cached_accounts;     /* accounts with no session whose state stays in
+                                   * memory (account_state.h); default 1000 */
 };
 
 /* --- options declared by modules ------------------------------------------

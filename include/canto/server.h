@@ -73,6 +73,7 @@ struct canto_server {
     size_t nlisteners;
     size_t listeners_open;               /* handles not yet closed at stop */
     struct canto_hashmap users;          /* bare JID -> struct canto_user */
+    struct canto_accounts *accounts;     /* per-account module state (account_state.h) */
     struct canto_c2s_service c2s;        /* what c2s streams get from the core; the streams */
     struct canto_net_buffers *netbufs;   /* shared read buffers of this loop */
     struct canto_xml_scratch scratch;    /* serialisation of outgoing stanzas (canto_stanza_serialized) */

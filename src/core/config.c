@@ -1144,7 +1144,10 @@ static void on_storage(struct loader *ld, const char *path, const yaml_node_t *k
       "connections held at once from one address (IPv6: its /64)")                             \
     X(loopback_exempt, CANTO_OPT_BOOL, 0, 1, 1,                                                \
       "whether loopback addresses are free of the per-address cap (`max_connections` "         \
-      "still applies)")
+      "still applies)")                                                                        \
+    X(cached_accounts, CANTO_OPT_INT, 0, 1000000, 1000,                                        \
+      "accounts with no session whose state (existence, block list, roster) stays in memory "  \
+      "after a stanza needed it, least recently used out first; 0 keeps none")
 
 #define LIMIT_OPTION(field, type_, min_, max_, def_, doc_)                                     \
     {.key = "limits." #field, .type = (type_), .def = (def_), .min = (min_), .max = (max_),    \

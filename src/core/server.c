@@ -14,6 +14,7 @@
 #include <string.h>
 #include <openssl/rand.h>
 
+#include "canto/account_state.h"
 #include "canto/log.h"
 #include "canto/server.h"
 #include "canto/session.h"
@@ -80,6 +81,7 @@ int canto_server_init(struct canto_server *srv, uv_loop_t *loop, struct canto_co
     srv->cfg = cfg;
     canto_hashmap_init(&srv->users);
     canto_iq_table_init(srv);
+    srv->accounts = canto_accounts_new(srv, cfg->limits.cached_accounts);
     srv->netbufs = canto_xcalloc(1, sizeof(*srv->netbufs));
     canto_net_buffers_init(srv->netbufs, loop);
     srv->c2s_limits.read_rate = cfg->limits.c2s_rate;
@@ -254,6 +256,9 @@ void canto_server_free(struct canto_server *srv)
         uv_run(srv->loop, UV_RUN_ONCE);
     if (srv->storage)
         canto_storage_close(srv->storage);
+    /* After storage (no load can complete later), before the modules whose
+     * states these are. */
+    canto_accounts_free(srv->accounts);
     for (size_t i = 0; i < srv->nhosts; i++) {
         canto_host_stop_modules(&srv->hosts[i]);
         free(srv->hosts[i].name);
