@@ -130,6 +130,13 @@ void canto_account_seen(struct canto_host *host, const char *local);
  * (not cached) once its holders are gone. */
 void canto_account_forget(struct canto_host *host, const char *bare);
 
+/* cb(ud) once every caller of canto_account_with that was still waiting
+ * when this was called has been answered (at once if none was). A ping
+ * uses it: a stanza held while an account's state loads is processed, and
+ * its writes queued, only when its waiter is answered. */
+typedef void (*canto_accounts_barrier_fn)(void *ud);
+void canto_accounts_barrier(struct canto_accounts *t, canto_accounts_barrier_fn cb, void *ud);
+
 /* Called by a kind's load when part is read (ok false: the read failed). */
 void canto_account_loaded(struct canto_account *a, const struct canto_account_kind *kind,
                           unsigned part, bool ok);

@@ -45,15 +45,31 @@ struct canto_account_slot {
 };
 
 struct canto_account_waiter {
-    struct canto_account_waiter *next;
+    struct canto_account_waiter *next;     /* in its account's queue */
+    struct canto_account_waiter *all_prev; /* in the server's list of all waiters */
+    struct canto_account_waiter *all_next;
+    uint64_t seq;                          /* order of the calls, server-wide */
     const struct canto_account_kind *kind; /* NULL: only existence */
     unsigned parts;
     canto_account_fn fn;
     void *ud;
 };
 
+/* A canto_accounts_barrier waiting for the waiters up to seq. */
+struct accounts_barrier {
+    struct accounts_barrier *next;
+    uint64_t seq;
+    canto_accounts_barrier_fn cb;
+    void *ud;
+};
+
 struct canto_accounts {
     struct canto_server *server;
+    struct canto_account_waiter *all_head; /* every unanswered waiter, oldest first */
+    struct canto_account_waiter *all_tail;
+    uint64_t next_seq;
+    struct accounts_barrier *barriers;     /* in the order they were asked for */
+    struct accounts_barrier **barriers_tail;
     struct canto_hashmap table;   /* bare JID -> struct canto_account */
     struct canto_account *lru_head; /* least recently used unheld entry */
     struct canto_account *lru_tail; /* most recently used */
@@ -66,8 +82,21 @@ struct canto_accounts *canto_accounts_new(struct canto_server *srv, size_t max_u
     struct canto_accounts *t = canto_xcalloc(1, sizeof(*t));
     t->server = srv;
     t->max_unheld = max_unheld;
+    t->barriers_tail = &t->barriers;
     canto_hashmap_init(&t->table);
     return t;
+}
+
+static void waiter_unlink(struct canto_accounts *t, struct canto_account_waiter *w)
+{
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        t->all_head = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
+    else
+        t->all_tail = w->all_prev;
 }
 
 static void entry_free(struct canto_account *a)
@@ -79,6 +108,7 @@ static void entry_free(struct canto_account *a)
     while (a->waiting) {
         struct canto_account_waiter *w = a->waiting;
         a->waiting = w->next;
+        waiter_unlink(a->table, w);
         free(w);
     }
     free(a->local);
@@ -96,6 +126,13 @@ void canto_accounts_free(struct canto_accounts *t)
         entry_free(all[i]);
     free(all);
     canto_hashmap_free(&t->table);
+    /* None is left in practice: closing storage completed every load, so
+     * every waiter was answered and every barrier called. */
+    while (t->barriers) {
+        struct accounts_barrier *b = t->barriers;
+        t->barriers = b->next;
+        free(b);
+    }
     free(t);
 }
 
@@ -243,6 +280,30 @@ struct canto_account *canto_account_ready(struct canto_host *host, const char *b
     return sl && (sl->loaded & parts) == parts ? a : NULL;
 }
 
+/* --- barriers ------------------------------------------------------------------------ */
+
+/* Call the barriers that no unanswered waiter is older than, in order. */
+static void run_barriers(struct canto_accounts *t)
+{
+    while (t->barriers && (!t->all_head || t->all_head->seq > t->barriers->seq)) {
+        struct accounts_barrier *b = t->barriers;
+        t->barriers = b->next;
+        if (!t->barriers)
+            t->barriers_tail = &t->barriers;
+        b->cb(b->ud);
+        free(b);
+    }
+}
+
+void canto_accounts_barrier(struct canto_accounts *t, canto_accounts_barrier_fn cb, void *ud)
+{
+    struct accounts_barrier *b = canto_xcalloc(1, sizeof(*b));
+    *b = (struct accounts_barrier){.seq = t->next_seq, .cb = cb, .ud = ud};
+    *t->barriers_tail = b;
+    t->barriers_tail = &b->next;
+    run_barriers(t);
+}
+
 /* --- progress ------------------------------------------------------------------------ */
 
 static void progress(struct canto_account *a);
@@ -346,8 +407,10 @@ static void progress(struct canto_account *a)
         if (!a->waiting)
             a->waiting_tail = &a->waiting;
         w->fn(a, rc, w->ud);
+        waiter_unlink(a->table, w);
         free(w);
         a->refs--; /* the waiter's (parked below, once the round is over) */
+        run_barriers(a->table);
     }
     /* Failures are told once: the next caller tries storage again. */
     a->check_failed = false;
@@ -364,8 +427,15 @@ void canto_account_with(struct canto_host *host, const char *local,
     struct canto_account *a = entry_get(host, local);
     parts &= all_parts(kind);
     canto_account_hold(a); /* the waiter's */
+    struct canto_accounts *t = a->table;
     struct canto_account_waiter *w = canto_xcalloc(1, sizeof(*w));
-    *w = (struct canto_account_waiter){.kind = kind, .parts = parts, .fn = fn, .ud = ud};
+    *w = (struct canto_account_waiter){.kind = kind, .parts = parts, .fn = fn, .ud = ud,
+                                       .seq = ++t->next_seq, .all_prev = t->all_tail};
+    if (t->all_tail)
+        t->all_tail->all_next = w;
+    else
+        t->all_head = w;
+    t->all_tail = w;
     *a->waiting_tail = w;
     a->waiting_tail = &w->next;
     progress(a);

@@ -6,15 +6,18 @@
  * subscription changes) is on disk. Clients that need an acknowledgement of
  * durability (and the kill -9 tests) rely on that.
  *
- * It takes two barriers, one after the other. A stanza for an account whose
- * contacts are not in memory waits for them to be read (contacts.c) and is
- * only then stored: its write is queued by the callback of a read queued
- * before the first barrier, and a barrier's callback runs only after the
- * callbacks of everything queued before it (storage.h), so the second
- * barrier comes after that write. Group commit keeps both trips cheap.
+ * First it waits for the per-account facility (account_state.h): a stanza
+ * for an account whose state is not in memory is held until what it needs
+ * is read (one or two storage trips: whether the account exists, then the
+ * parts), and is only then processed and its writes queued. Then two
+ * storage barriers, one after the other: a write queued by the callback of
+ * a read queued before the first barrier comes before the second, since a
+ * barrier's callback runs only after the callbacks of everything queued
+ * before it (storage.h). Group commit keeps the trips cheap.
  */
 #include <stdlib.h>
 
+#include "canto/account_state.h"
 #include "canto/module.h"
 #include "canto/router.h"
 #include "canto/server.h"
@@ -39,12 +42,18 @@ static void barrier_done(void *ud, int rc)
     free(p);
 }
 
+static void accounts_done(void *ud)
+{
+    struct pending_ping *p = ud;
+    canto_storage_barrier(p->server->storage, barrier_done, p);
+}
+
 static int ping(struct canto_module_inst *mi, struct canto_stanza *iq)
 {
     struct pending_ping *p = canto_xcalloc(1, sizeof(*p));
     p->server = mi->host->server;
     p->iq = canto_stanza_ref(iq);
-    canto_storage_barrier(p->server->storage, barrier_done, p);
+    canto_accounts_barrier(p->server->accounts, accounts_done, p);
     return CANTO_OK;
 }
 

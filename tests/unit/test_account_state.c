@@ -289,6 +289,36 @@ static void test_forget_and_seen(void)
     teardown(&f);
 }
 
+static void on_barrier(void *ud)
+{
+    struct calls *log = ud;
+    log->order[log->n] = 99;
+    log->rc[log->n] = CANTO_OK;
+    log->n++;
+}
+
+/* A barrier is called once every caller waiting when it was asked for has
+ * been answered, and not before; with nobody waiting, at once. */
+static void test_barrier(void)
+{
+    struct fixture f;
+    setup(&f, 8);
+    struct calls log = {0};
+    struct call c[2] = {{&log, 1}, {&log, 2}};
+    canto_accounts_barrier(f.srv.accounts, on_barrier, &log);
+    CHECK_INT(log.n, 1);
+    canto_account_with(&f.host, "alice", &test_kind, 3, on_account, &c[0]);
+    canto_accounts_barrier(f.srv.accounts, on_barrier, &log);
+    canto_account_with(&f.host, "bob", &test_kind, 3, on_account, &c[1]);
+    CHECK_INT(log.n, 1);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    CHECK_INT(log.n, 4);
+    CHECK_INT(log.order[1], 1);  /* alice's caller, then the barrier, */
+    CHECK_INT(log.order[2], 99); /* which did not wait for bob's (asked later) */
+    CHECK_INT(log.order[3], 2);
+    teardown(&f);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/canto-account-state-XXXXXX");
@@ -302,6 +332,7 @@ int main(void)
     test_failure();
     test_bound_and_holds();
     test_forget_and_seen();
+    test_barrier();
     rmdir(dir);
     return CHECK_DONE();
 }
