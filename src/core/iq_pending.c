@@ -133,6 +133,7 @@ static void on_timer(uv_timer_t *timer)
 {
     struct canto_iq_table *t = canto_container_of(timer, struct canto_iq_table, timer);
     uint64_t now = canto_now_ms();
+    uv_unref((uv_handle_t *)timer); /* early answers (referenced below) are served now */
     while (t->head && t->head->deadline <= now && !t->closed) {
         struct pending *p = t->head;
         forget(t, p);
@@ -271,6 +272,9 @@ bool canto_iq_pending_answer(struct canto_server *srv, struct canto_stanza *st,
         p->deadline = 0;
         link_pending(t, p);
         rearm(t);
+        /* An answer in hand keeps the loop alive until it is delivered, as
+         * an answer still to come through storage or a socket would. */
+        uv_ref((uv_handle_t *)&t->timer);
         return true;
     }
     forget(t, p);
