@@ -30,7 +30,7 @@
 
 static int stanza_in(struct canto_module_inst *mi, struct canto_hook_event *ev)
 {
-    struct contacts *c = contacts_find(mi->host, ev->to->bare);
+    struct contacts *c = contacts_find(mi->host, ev->to->bare, CONTACTS_BLOCKED);
     if (!c || c->blocked.count == 0)
         return CANTO_DECLINED;
     const char *from = canto_xml_attr(ev->stanza->root, "from");
@@ -57,7 +57,7 @@ static int stanza_out(struct canto_module_inst *mi, struct canto_hook_event *ev)
 {
     if (!ev->to)
         return CANTO_DECLINED;
-    struct contacts *c = contacts_find(mi->host, ev->session->jid.bare);
+    struct contacts *c = contacts_find(mi->host, ev->session->jid.bare, CONTACTS_ALL);
     if (!c || c->blocked.count == 0 || strcmp(ev->to->bare, c->bare) == 0 ||
         !contacts_blocks(c, ev->to))
         return CANTO_DECLINED;
@@ -157,7 +157,7 @@ static void changed(void *ud, int rc)
         canto_route_error(ch->server, ch->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     } else {
         canto_route(ch->server, canto_iq_result(ch->iq));
-        struct contacts *c = contacts_find(ch->host, ch->bare);
+        struct contacts *c = contacts_find(ch->host, ch->bare, CONTACTS_ALL);
         if (c)
             push(c, ch->block ? "block" : "unblock", ch->jids, ch->n);
     }

@@ -1,6 +1,7 @@
 /*
- * contacts.c: the in-memory cache of accounts' rosters and block lists
- * (contacts.h), loaded from and written to the per-account store.
+ * contacts.c: accounts' rosters and block lists in memory (contacts.h),
+ * kept in the core's per-account facility (account_state.h), read from and
+ * written to the per-account store.
  *
  * Storage layout (stores of the account, see storage.h):
  *   "roster"    key: contact's bare JID; value: <item xmlns='jabber:iq:roster'
@@ -10,15 +11,21 @@
  *   "rosterver" key "ver": the roster version, decimal
  *   "blocklist" key: a blocked JID as the user wrote it (prepared); value ""
  *
- * Loading is four reads queued together (the account's existence, the items,
- * the version, the block list); storage runs them in order, so the last
- * callback finds the others done. While loading, every contacts_with waits
- * in a queue and runs, in order, when the load completes.
+ * The two parts are loaded separately, once each: the roster part is the
+ * version and the items a page at a time, the block list a page at a time
+ * (one read each for up to LOAD_PAGE entries). The facility
+ * reads whether the account exists before either.
  *
  * This module also holds back stanzas for an account whose contacts are not
- * in memory (CANTO_HOOK_STANZA_IN, highest priority): they are routed again
- * once loaded, so every later filter (blocking) and handler (subscriptions)
- * can look at the contacts synchronously.
+ * in memory (CANTO_HOOK_STANZA_IN, highest priority), reading only what the
+ * stanza needs: the block list for every stanza (the blocking filter looks
+ * at it), the roster too for the four subscription types (subscription.c
+ * changes it). Probes need no roster here: an account whose roster is not
+ * in memory has no session, so there is no presence to answer with. Held
+ * stanzas are routed again, in order, once loaded, so that every later
+ * filter and handler can look at the contacts synchronously. A stanza to an
+ * account that does not exist is answered here as RFC 6121 8.5.1 says,
+ * without reading anything more.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,23 +43,6 @@
 #define STORE_ROSTER "roster"
 #define STORE_VER "rosterver"
 #define STORE_BLOCKED "blocklist"
-
-struct contacts_waiter {
-    struct contacts_waiter *next;
-    contacts_fn fn;
-    void *ud;
-};
-
-/* Per host: bare JID -> struct contacts. */
-struct contacts_state {
-    struct canto_hashmap cache;
-};
-
-static struct contacts_state *state_of(struct canto_host *host)
-{
-    struct canto_module_inst *mi = canto_host_module(host, &canto_mod_contacts);
-    return mi ? mi->state : NULL;
-}
 
 /* --- items -------------------------------------------------------------- */
 
@@ -263,10 +253,11 @@ void contacts_save_blocked(struct contacts *c, const char *const *jids, size_t n
     free(ch);
 }
 
-/* --- the cache ---------------------------------------------------------------- */
+/* --- the state in the facility ---------------------------------------------- */
 
-static void contacts_free(struct contacts *c)
+static void contacts_free(void *state)
 {
+    struct contacts *c = state;
     void **items;
     size_t n = 0;
     items = canto_hashmap_values(&c->items, &n);
@@ -276,189 +267,136 @@ static void contacts_free(struct contacts *c)
     canto_hashmap_free(&c->items);
     canto_hashmap_foreach(&c->blocked, free_blocked_entry, NULL);
     canto_hashmap_free(&c->blocked);
-    free(c->local);
-    free(c->bare);
     free(c);
 }
 
-void contacts_ref(struct contacts *c)
+static void *contacts_create(struct canto_account *a)
 {
-    c->refs++;
+    struct contacts *c = canto_xcalloc(1, sizeof(*c));
+    c->account = a;
+    c->host = a->host;
+    c->local = a->local;
+    c->bare = a->bare;
+    canto_hashmap_init(&c->items);
+    canto_hashmap_init(&c->blocked);
+    return c;
 }
 
-void contacts_unref(struct contacts *c)
-{
-    if (--c->refs > 0)
-        return;
-    struct contacts_state *st = state_of(c->host);
-    if (st && canto_hashmap_get(&st->cache, c->bare) == c)
-        canto_hashmap_remove(&st->cache, c->bare);
-    contacts_free(c);
-}
-
-struct contacts *contacts_find(struct canto_host *host, const char *bare)
-{
-    struct contacts_state *st = state_of(host);
-    struct contacts *c = st ? canto_hashmap_get(&st->cache, bare) : NULL;
-    return c && c->loaded ? c : NULL;
-}
-
-/* The load's last step has run (ok false: a read failed): run the waiters
- * in order, then drop the load's reference. */
-static void load_done(struct contacts *c, bool ok)
-{
-    struct contacts_state *st = state_of(c->host);
-    if (ok) {
-        c->loaded = true;
-    } else if (st) {
-        /* Forget it, so that the next use tries storage again. */
-        canto_hashmap_remove(&st->cache, c->bare);
-    }
-    while (c->waiting) {
-        struct contacts_waiter *w = c->waiting;
-        c->waiting = w->next;
-        if (!c->waiting)
-            c->waiting_tail = &c->waiting;
-        w->fn(ok ? c : NULL, w->ud);
-        free(w);
-        contacts_unref(c); /* the waiter's */
-    }
-    contacts_unref(c); /* the load's */
-}
-
-/* The reads of a load (existence, the roster and the block list a page at
- * a time, the roster version); the last to answer ends it. */
-struct load {
-    struct contacts *c;
-    bool failed;
-    unsigned reads; /* queued, not answered yet */
-};
+static const struct canto_account_kind contacts_kind;
 
 #define LOAD_PAGE 512 /* roster items or blocked JIDs read at a time */
 
-/* One read of the load has answered; after the last, the waiters run. */
-static void load_step(struct load *l)
+/* The roster part: the version and the items a page at a time; the last
+ * read to answer ends the part. */
+static void roster_read_done(struct contacts *c)
 {
-    if (--l->reads > 0)
-        return;
-    if (l->failed)
-        canto_error("%s: could not read the roster or block list", l->c->bare);
-    struct contacts *c = l->c;
-    bool ok = !l->failed;
-    free(l);
-    load_done(c, ok);
+    if (--c->roster_reads == 0)
+        canto_account_loaded(c->account, &contacts_kind, 0, !c->roster_failed);
 }
 
-/* The page of store after key after, answered to cb. */
-static void load_page(struct load *l, const char *store, const char *after,
-                      canto_storage_kv_cb cb)
-{
-    l->reads++;
-    canto_storage_kv_list(l->c->host->server->storage, CANTO_ACCOUNT(l->c->host->name, l->c->local),
-                          store, after, LOAD_PAGE, cb, l);
-}
+static void loaded_items(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more);
 
-static void loaded_exists(void *ud, int rc)
+static void roster_page(struct contacts *c, const char *after)
 {
-    struct load *l = ud;
-    l->c->exists = rc == CANTO_OK;
-    if (rc != CANTO_OK && rc != CANTO_NOTFOUND)
-        l->failed = true;
-    load_step(l);
+    c->roster_reads++;
+    canto_storage_kv_list(c->host->server->storage, CANTO_ACCOUNT(c->host->name, c->local),
+                          STORE_ROSTER, after, LOAD_PAGE, loaded_items, c);
 }
 
 static void loaded_items(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
-    struct load *l = ud;
-    if (rc != CANTO_OK) {
-        l->failed = true;
-        load_step(l);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
+    struct contacts *c = ud;
+    if (rc != CANTO_OK)
+        c->roster_failed = true;
+    for (size_t i = 0; rc == CANTO_OK && i < n; i++) {
         struct roster_item *it = item_parse(items[i].value, items[i].len);
         if (!it || strcmp(it->jid, items[i].key) != 0) {
-            canto_warn("%s: skipping an unreadable roster item %s", l->c->bare, items[i].key);
+            canto_warn("%s: skipping an unreadable roster item %s", c->bare, items[i].key);
             item_free(it);
             continue;
         }
-        item_free(canto_hashmap_put(&l->c->items, it->jid, it));
+        item_free(canto_hashmap_put(&c->items, it->jid, it));
     }
-    if (more)
-        load_page(l, STORE_ROSTER, items[n - 1].key, loaded_items);
-    load_step(l);
+    if (rc == CANTO_OK && more && n > 0)
+        roster_page(c, items[n - 1].key);
+    roster_read_done(c);
 }
 
 static void loaded_ver(void *ud, int rc, const struct canto_kv_item *items, size_t n, bool more)
 {
-    struct load *l = ud;
+    struct contacts *c = ud;
     (void)more;
     if (rc == CANTO_OK && n == 1)
-        l->c->ver = strtoull(items[0].value, NULL, 10);
+        c->ver = strtoull(items[0].value, NULL, 10);
     else if (rc != CANTO_NOTFOUND)
-        l->failed = true;
-    load_step(l);
+        c->roster_failed = true;
+    roster_read_done(c);
 }
 
+/* The block list part, a page at a time. */
 static void loaded_blocked(void *ud, int rc, const struct canto_kv_item *items, size_t n,
                            bool more)
 {
-    struct load *l = ud;
-    if (rc != CANTO_OK)
-        l->failed = true;
+    struct contacts *c = ud;
     for (size_t i = 0; rc == CANTO_OK && i < n; i++)
-        contacts_block(l->c, items[i].key);
-    if (rc == CANTO_OK && more)
-        load_page(l, STORE_BLOCKED, items[n - 1].key, loaded_blocked);
-    load_step(l);
+        contacts_block(c, items[i].key);
+    if (rc == CANTO_OK && more && n > 0) {
+        canto_storage_kv_list(c->host->server->storage, CANTO_ACCOUNT(c->host->name, c->local),
+                              STORE_BLOCKED, items[n - 1].key, LOAD_PAGE, loaded_blocked, c);
+        return;
+    }
+    canto_account_loaded(c->account, &contacts_kind, 1, rc == CANTO_OK);
 }
 
-void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, void *ud)
+/* Part 0 is the roster (CONTACTS_ROSTER), part 1 the block list. */
+static void contacts_load(struct canto_account *a, void *state, unsigned part)
 {
-    struct contacts_state *st = state_of(host);
-    size_t n = strlen(local) + strlen(host->name) + 2;
-    char *bare = canto_xmalloc(n);
-    snprintf(bare, n, "%s@%s", local, host->name);
-    struct contacts *c = st ? canto_hashmap_get(&st->cache, bare) : NULL;
-    if (c && c->loaded) {
-        free(bare);
-        contacts_ref(c);
-        fn(c, ud);
-        contacts_unref(c);
-        return;
+    struct contacts *c = state;
+    struct canto_storage *s = a->host->server->storage;
+    if (part == 0) {
+        c->roster_failed = false;
+        c->roster_reads = 1; /* the version's */
+        canto_storage_kv_get(s, CANTO_ACCOUNT(a->host->name, a->local), STORE_VER, "ver",
+                             loaded_ver, c);
+        roster_page(c, NULL);
+    } else {
+        canto_storage_kv_list(s, CANTO_ACCOUNT(a->host->name, a->local), STORE_BLOCKED, NULL,
+                              LOAD_PAGE, loaded_blocked, c);
     }
-    if (!st) {
-        free(bare);
-        fn(NULL, ud);
-        return;
-    }
-    if (!c) {
-        c = canto_xcalloc(1, sizeof(*c));
-        c->host = host;
-        c->local = canto_xstrdup(local);
-        c->bare = bare;
-        bare = NULL;
-        canto_hashmap_init(&c->items);
-        canto_hashmap_init(&c->blocked);
-        c->waiting_tail = &c->waiting;
-        c->refs = 1; /* the load's */
-        canto_hashmap_put(&st->cache, c->bare, c);
-        struct canto_storage *s = host->server->storage;
-        struct load *l = canto_xcalloc(1, sizeof(*l));
-        l->c = c;
-        l->reads = 2;
-        canto_storage_account_exists(s, host->name, local, loaded_exists, l);
-        canto_storage_kv_get(s, CANTO_ACCOUNT(host->name, local), STORE_VER, "ver", loaded_ver, l);
-        load_page(l, STORE_ROSTER, NULL, loaded_items);
-        load_page(l, STORE_BLOCKED, NULL, loaded_blocked);
-    }
-    free(bare);
-    struct contacts_waiter *w = canto_xcalloc(1, sizeof(*w));
-    w->fn = fn;
-    w->ud = ud;
-    *c->waiting_tail = w;
-    c->waiting_tail = &w->next;
-    contacts_ref(c);
+}
+
+static const struct canto_account_kind contacts_kind = {
+    .name = "contacts",
+    .nparts = 2,
+    .create = contacts_create,
+    .load = contacts_load,
+    .free = contacts_free,
+};
+
+struct contacts *contacts_find(struct canto_host *host, const char *bare, unsigned need)
+{
+    struct canto_account *a = canto_account_ready(host, bare, &contacts_kind, need);
+    return a ? canto_account_state(a, &contacts_kind) : NULL;
+}
+
+struct with {
+    contacts_fn fn;
+    void *ud;
+};
+
+static void with_account(struct canto_account *a, int rc, void *ud)
+{
+    struct with w = *(struct with *)ud;
+    free(ud);
+    w.fn(rc == CANTO_OK ? canto_account_state(a, &contacts_kind) : NULL, rc, w.ud);
+}
+
+void contacts_with(struct canto_host *host, const char *local, unsigned need, contacts_fn fn,
+                   void *ud)
+{
+    struct with *w = canto_xmalloc(sizeof(*w));
+    *w = (struct with){fn, ud};
+    canto_account_with(host, local, &contacts_kind, need, with_account, w);
 }
 
 struct owner_iq {
@@ -467,7 +405,7 @@ struct owner_iq {
     contacts_iq_fn fn;
 };
 
-static void owner_iq_loaded(struct contacts *c, void *ud)
+static void owner_iq_loaded(struct contacts *c, int rc, void *ud)
 {
     struct owner_iq *r = ud;
     if (c)
@@ -485,7 +423,7 @@ int contacts_owner_iq(struct canto_module_inst *mi, struct canto_stanza *iq, con
         return CANTO_DECLINED; /* cannot happen: the core checked the owner */
     struct owner_iq *r = canto_xmalloc(sizeof(*r));
     *r = (struct owner_iq){mi, canto_stanza_ref(iq), fn};
-    contacts_with(mi->host, account.local, owner_iq_loaded, r);
+    contacts_with(mi->host, account.local, CONTACTS_ALL, owner_iq_loaded, r);
     canto_jid_free(&account);
     return CANTO_OK;
 }
@@ -499,13 +437,13 @@ struct binding {
     struct canto_jid jid; /* the session, looked up again when loaded */
 };
 
-static void bound_loaded(struct contacts *c, void *ud)
+static void bound_loaded(struct contacts *c, int rc, void *ud)
 {
     struct binding *b = ud;
     struct canto_session *s = canto_session_find(b->server, &b->jid);
     if (s && s->holds && !s->has_contacts) {
         if (c) {
-            contacts_ref(c); /* the session's, dropped at SESSION_END */
+            canto_account_hold(c->account); /* the session's, dropped at SESSION_END */
             s->has_contacts = true;
             canto_session_release(s);
         } else {
@@ -523,7 +461,10 @@ static int session_bound(struct canto_module_inst *mi, struct canto_hook_event *
     b->server = mi->host->server;
     canto_jid_copy(&b->jid, &s->jid);
     canto_session_hold(s);
-    contacts_with(mi->host, s->jid.local, bound_loaded, b);
+    /* The account has just authenticated: no need to ask storage whether
+     * it exists. */
+    canto_account_seen(mi->host, s->jid.local);
+    contacts_with(mi->host, s->jid.local, CONTACTS_ALL, bound_loaded, b);
     return CANTO_DECLINED;
 }
 
@@ -532,11 +473,27 @@ static int session_end(struct canto_module_inst *mi, struct canto_hook_event *ev
     struct canto_session *s = ev->session;
     if (s->has_contacts) {
         s->has_contacts = false;
-        struct contacts *c = contacts_find(mi->host, s->jid.bare);
-        if (c)
-            contacts_unref(c);
+        struct canto_account *a = canto_account_find(mi->host, s->jid.bare);
+        if (a)
+            canto_account_release(a);
     }
     return CANTO_DECLINED;
+}
+
+/* A stanza for an account that does not exist (RFC 6121 8.5.1): an iq
+ * request or a message gets service-unavailable (the answer that discloses
+ * nothing more than an existing account's would), anything else is
+ * dropped: presence of every type, errors, results, headlines. */
+static void refuse_for_missing_account(struct canto_server *srv, struct canto_stanza *st)
+{
+    const char *name = st->root->name;
+    const char *type = canto_stanza_type(st);
+    bool answer = strcmp(name, "message") == 0
+                      ? strcmp(type, "error") != 0 && strcmp(type, "headline") != 0
+                      : strcmp(name, "iq") == 0 &&
+                            (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
+    if (answer)
+        canto_route_error(srv, st, CANTO_COND_SERVICE_UNAVAILABLE, NULL);
 }
 
 struct held_stanza {
@@ -544,58 +501,56 @@ struct held_stanza {
     struct canto_stanza *st;
 };
 
-static void held_loaded(struct contacts *c, void *ud)
+static void held_loaded(struct contacts *c, int rc, void *ud)
 {
     struct held_stanza *h = ud;
-    if (c)
+    if (c) {
         canto_route(h->server, h->st); /* again: now every filter can look */
-    else {
-        canto_route_error(h->server, h->st, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
+    } else {
+        if (rc == CANTO_NOTFOUND)
+            refuse_for_missing_account(h->server, h->st);
+        else
+            canto_route_error(h->server, h->st, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
         canto_stanza_unref(h->st);
     }
     free(h);
 }
 
+/* What of the recipient's contacts the filters and handlers after this
+ * one need for st: the block list always, the roster for the subscription
+ * types, which change it. */
+static unsigned needed_for(struct canto_stanza *st)
+{
+    if (strcmp(st->root->name, "presence") != 0)
+        return CONTACTS_BLOCKED;
+    const char *type = canto_stanza_type(st);
+    bool subscription = strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
+                        strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0;
+    return subscription ? CONTACTS_ALL : CONTACTS_BLOCKED;
+}
+
 static int stanza_in(struct canto_module_inst *mi, struct canto_hook_event *ev)
 {
-    if (contacts_find(mi->host, ev->to->bare))
+    unsigned need = needed_for(ev->stanza);
+    if (contacts_find(mi->host, ev->to->bare, need))
         return CANTO_DECLINED;
     struct held_stanza *h = canto_xmalloc(sizeof(*h));
     h->server = mi->host->server;
     h->st = canto_stanza_ref(ev->stanza);
-    contacts_with(mi->host, ev->to->local, held_loaded, h);
+    contacts_with(mi->host, ev->to->local, need, held_loaded, h);
     return CANTO_OK;
 }
 
-static int contacts_start(struct canto_module_inst *mi)
+/* After every other handler of the removal (subscription.c tells the
+ * contacts, using the roster): the account is gone from now on. */
+static int account_removed(struct canto_module_inst *mi, struct canto_hook_event *ev)
 {
-    struct contacts_state *st = canto_xcalloc(1, sizeof(*st));
-    canto_hashmap_init(&st->cache);
-    mi->state = st;
-    return CANTO_OK;
-}
-
-static void contacts_stop(struct canto_module_inst *mi)
-{
-    struct contacts_state *st = mi->state;
-    size_t n = 0;
-    void **all = canto_hashmap_values(&st->cache, &n);
-    for (size_t i = 0; i < n; i++) {
-        struct contacts *c = all[i];
-        while (c->waiting) {
-            struct contacts_waiter *w = c->waiting;
-            c->waiting = w->next;
-            free(w);
-        }
-        contacts_free(c);
-    }
-    free(all);
-    canto_hashmap_free(&st->cache);
-    free(st);
-    mi->state = NULL;
+    canto_account_forget(mi->host, ev->to->bare);
+    return CANTO_DECLINED;
 }
 
 static const struct canto_hook_reg contacts_hooks[] = {
+    {CANTO_HOOK_ACCOUNT_REMOVED, -1000, account_removed},
     {CANTO_HOOK_SESSION_BOUND, 0, session_bound},
     {CANTO_HOOK_SESSION_END, -100, session_end},
     {CANTO_HOOK_STANZA_IN, 1000, stanza_in},
@@ -605,6 +560,4 @@ static const struct canto_hook_reg contacts_hooks[] = {
 const struct canto_module canto_mod_contacts = {
     .name = "contacts",
     .hooks = contacts_hooks,
-    .start = contacts_start,
-    .stop = contacts_stop,
 };

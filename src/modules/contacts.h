@@ -4,11 +4,16 @@
  * (XEP-0191). Private to src/modules: the roster, presence, blocking and
  * last-activity modules share it.
  *
- * Who holds a struct contacts: every bound session of the account (taken at
- * CANTO_HOOK_SESSION_BOUND, whose bind waits for the load, dropped at
- * CANTO_HOOK_SESSION_END), and any operation in progress for the account
- * (contacts_with). With no holder left it is freed: the contacts of offline
- * accounts are read from storage when a stanza for them needs them.
+ * A struct contacts is this module's state of an account in the core's
+ * per-account facility (canto/account_state.h), which decides how long it
+ * stays in memory: while any session of the account is bound (each takes a
+ * hold at CANTO_HOOK_SESSION_BOUND, whose bind waits for the load, and drops
+ * it at CANTO_HOOK_SESSION_END), while an operation waits for it
+ * (contacts_with), and then in the facility's bounded cache of offline
+ * accounts. Its two parts are read separately, when first needed: the
+ * block list (every stanza to the account passes the blocking filter) and
+ * the roster with its version (subscriptions, the account's own iqs and
+ * sessions). A stanza to an account that does not exist reads neither.
  *
  * Changes are made in memory first (so the next stanza sees them) and then
  * written to storage in the same order; contacts_save's callback tells when
@@ -17,6 +22,7 @@
 #ifndef CANTO_MODULES_CONTACTS_H
 #define CANTO_MODULES_CONTACTS_H
 
+#include "canto/account_state.h"
 #include "canto/hashmap.h"
 #include "canto/module.h"
 #include "canto/storage.h"
@@ -41,23 +47,31 @@ struct roster_item {
     bool listed;         /* in the roster proper; false: only a pending request */
 };
 
+/* The parts of struct contacts, read separately (bit masks). */
+#define CONTACTS_ROSTER 1u   /* items and ver */
+#define CONTACTS_BLOCKED 2u  /* blocked */
+#define CONTACTS_ALL (CONTACTS_ROSTER | CONTACTS_BLOCKED)
+
 struct contacts {
+    struct canto_account *account;
     struct canto_host *host;
-    char *local;                  /* the account's localpart */
-    char *bare;                   /* local@host (the cache key) */
-    struct canto_hashmap items;   /* bare JID -> struct roster_item */
+    const char *local;            /* the account's localpart (the account's string) */
+    const char *bare;             /* local@host (likewise) */
+    struct canto_hashmap items;   /* bare JID -> struct roster_item (CONTACTS_ROSTER) */
     uint64_t ver;                 /* roster version, bumped by every change */
-    struct canto_hashmap blocked; /* JID as blocked -> the same string */
-    bool exists;                  /* the account exists */
-    bool loaded;
-    int refs;
-    struct contacts_waiter *waiting, **waiting_tail;
+    struct canto_hashmap blocked; /* JID as blocked -> the same string (CONTACTS_BLOCKED) */
+    unsigned roster_reads;        /* reads of the roster part not answered yet */
+    bool roster_failed;           /* one of them failed */
 };
 
-/* fn gets the account's contacts (NULL: storage failed), at once if they
- * are in memory, else once loaded; valid during fn (contacts_ref to keep). */
-typedef void (*contacts_fn)(struct contacts *c, void *ud);
-void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, void *ud);
+/* fn gets the contacts of an existing account with the parts in need in
+ * memory (rc CANTO_OK), or NULL with rc CANTO_NOTFOUND (no such account)
+ * or CANTO_ERROR (storage failed): at once if nothing has to be read and
+ * nothing waits before, else later, in the order of the calls. c is valid
+ * during fn. */
+typedef void (*contacts_fn)(struct contacts *c, int rc, void *ud);
+void contacts_with(struct canto_host *host, const char *local, unsigned need, contacts_fn fn,
+                   void *ud);
 /* An iq about the account's own contacts (roster, block list), from a
  * handler registered with CANTO_IQ_OWNER (anyone but the owner got
  * forbidden from the core, RFC 6121 2.1.5): fn runs once the contacts are
@@ -66,11 +80,10 @@ void contacts_with(struct canto_host *host, const char *local, contacts_fn fn, v
 typedef void (*contacts_iq_fn)(struct canto_module_inst *mi, struct canto_stanza *iq,
                                struct contacts *c);
 int contacts_owner_iq(struct canto_module_inst *mi, struct canto_stanza *iq, contacts_iq_fn fn);
-/* The contacts of an account if they are in memory and loaded, else NULL.
- * Always non-NULL for an account with a bound session. */
-struct contacts *contacts_find(struct canto_host *host, const char *bare);
-void contacts_ref(struct contacts *c);
-void contacts_unref(struct contacts *c);
+/* The contacts of an existing account if the parts in need are in memory
+ * and nothing waits for them before, else NULL. Never reads anything.
+ * Always non-NULL with CONTACTS_ALL for an account with a bound session. */
+struct contacts *contacts_find(struct canto_host *host, const char *bare, unsigned need);
 
 struct roster_item *contacts_item(struct contacts *c, const char *jid);
 /* The item for jid, created (unlisted, subscription none) if missing. */

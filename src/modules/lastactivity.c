@@ -76,7 +76,7 @@ static void stored(void *ud, int rc, const struct canto_kv_item *items, size_t n
     free(q);
 }
 
-static void with_contacts(struct contacts *c, void *ud)
+static void with_contacts(struct contacts *c, int rc, void *ud)
 {
     struct query *q = ud;
     const char *from = canto_xml_attr(q->iq->root, "from");
@@ -87,9 +87,9 @@ static void with_contacts(struct contacts *c, void *ud)
         allowed = strcmp(fj.bare, c->bare) == 0 || (it && sub_from(it->sub));
         canto_jid_free(&fj);
     }
-    if (!c) {
+    if (!c && rc != CANTO_NOTFOUND) {
         canto_route_error(q->server, q->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
-    } else if (!allowed || !c->exists) {
+    } else if (!allowed) {
         canto_route_error(q->server, q->iq, CANTO_COND_FORBIDDEN, NULL);
     } else {
         struct canto_user *u = canto_user_find(q->server, c->bare);
@@ -118,7 +118,7 @@ static int account_last(struct canto_module_inst *mi, struct canto_stanza *iq)
     struct query *q = canto_xmalloc(sizeof(*q));
     q->server = mi->host->server;
     q->iq = canto_stanza_ref(iq);
-    contacts_with(mi->host, account.local, with_contacts, q);
+    contacts_with(mi->host, account.local, CONTACTS_ROSTER, with_contacts, q);
     canto_jid_free(&account);
     return CANTO_OK;
 }

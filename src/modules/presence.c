@@ -70,7 +70,7 @@ static bool blocks_contact(const struct contacts *c, const char *bare)
 
 void presence_to_contacts(struct canto_session *s, struct canto_stanza *st)
 {
-    struct contacts *c = contacts_find(s->host, s->jid.bare);
+    struct contacts *c = contacts_find(s->host, s->jid.bare, CONTACTS_ALL);
     if (!c)
         return;
     size_t n = 0;
@@ -87,7 +87,7 @@ void presence_to_contacts(struct canto_session *s, struct canto_stanza *st)
  * subscription requests still waiting for an answer. */
 static void initial_presence(struct canto_session *s)
 {
-    struct contacts *c = contacts_find(s->host, s->jid.bare);
+    struct contacts *c = contacts_find(s->host, s->jid.bare, CONTACTS_ALL);
     if (!c)
         return;
     size_t n = 0;

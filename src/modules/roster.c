@@ -105,7 +105,7 @@ static void set_done(void *ud, int rc)
         canto_route_error(r->server, r->iq, CANTO_COND_INTERNAL_SERVER_ERROR, NULL);
     } else {
         canto_route(r->server, canto_iq_result(r->iq));
-        struct contacts *c = contacts_find(r->host, r->bare);
+        struct contacts *c = contacts_find(r->host, r->bare, CONTACTS_ALL);
         if (c)
             roster_push(c, r->jid);
     }

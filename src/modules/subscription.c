@@ -177,7 +177,7 @@ static void outbound_unsubscribed(struct contacts *c, struct outbound *o)
     send_sub(o->server, "unsubscribed", c->bare, o->to, o->st);
 }
 
-static void outbound_loaded(struct contacts *c, void *ud)
+static void outbound_loaded(struct contacts *c, int rc, void *ud)
 {
     struct outbound *o = ud;
     if (!c)
@@ -220,7 +220,7 @@ static int presence_out(struct canto_module_inst *mi, struct canto_hook_event *e
     o->st = canto_stanza_ref(ev->stanza);
     o->type = canto_xstrdup(type);
     o->to = canto_xstrdup(ev->to->bare);
-    contacts_with(mi->host, ev->session->jid.local, outbound_loaded, o);
+    contacts_with(mi->host, ev->session->jid.local, CONTACTS_ALL, outbound_loaded, o);
     return CANTO_OK;
 }
 
@@ -229,8 +229,6 @@ static int presence_out(struct canto_module_inst *mi, struct canto_hook_event *e
 static void inbound_subscribe(struct canto_server *srv, struct contacts *c, const char *from,
                               struct canto_stanza *st)
 {
-    if (!c->exists)
-        return; /* no such user: ignored (RFC 6121 8.5.1) */
     struct roster_item *it = contacts_item(c, from);
     if (it && sub_from(it->sub)) {
         /* Already subscribed: the user need not be asked (RFC 6121 3.1.3). */
@@ -312,7 +310,7 @@ static int presence_in(struct canto_module_inst *mi, struct canto_hook_event *ev
     bool probe = strcmp(type, "probe") == 0;
     if (!probe && !is_subscription_type(type))
         return CANTO_DECLINED;
-    struct contacts *c = contacts_find(mi->host, ev->to->bare);
+    struct contacts *c = contacts_find(mi->host, ev->to->bare, CONTACTS_ALL);
     const char *from_attr = canto_xml_attr(st->root, "from");
     struct canto_jid from;
     if (!c || !from_attr || canto_jid_parse_str(&from, from_attr) != CANTO_OK)
@@ -345,7 +343,7 @@ static int presence_in(struct canto_module_inst *mi, struct canto_hook_event *ev
  * emptied so that nothing more is sent on its behalf. */
 static int account_removed(struct canto_module_inst *mi, struct canto_hook_event *ev)
 {
-    struct contacts *c = contacts_find(mi->host, ev->to->bare);
+    struct contacts *c = contacts_find(mi->host, ev->to->bare, CONTACTS_ALL);
     if (!c)
         return CANTO_DECLINED;
     size_t n = 0;
@@ -361,7 +359,6 @@ static int account_removed(struct canto_module_inst *mi, struct canto_hook_event
         contacts_item_remove(c, it->jid);
     }
     free(items);
-    c->exists = false;
     return CANTO_DECLINED;
 }
 
