@@ -12,7 +12,10 @@
  *
  * Blocking a contact that can see the user's presence sends it unavailable
  * from every resource (section 3.3); unblocking a subscriber sends the
- * current presence again.
+ * current presence again. Blocking a contact whose subscription request is
+ * pending refuses the request (the contact gets unsubscribed, as with
+ * Prosody), and the user's own refusal or cancellation towards a blocked
+ * contact is not filtered, so that no request stays pending forever.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,14 @@ static int stanza_out(struct canto_module_inst *mi, struct canto_hook_event *ev)
     struct canto_stanza *st = ev->stanza;
     const char *name = st->root->name;
     const char *type = canto_stanza_type(st);
+    /* Undoing a subscription (a refusal, a cancellation) is not
+     * communication the block is about: it goes on to subscription.c,
+     * which updates the roster and tells the contact, as blocking itself
+     * does. Dropping it would leave a blocked contact's request pending
+     * forever. */
+    if (strcmp(name, "presence") == 0 &&
+        (strcmp(type, "unsubscribed") == 0 || strcmp(type, "unsubscribe") == 0))
+        return CANTO_DECLINED;
     bool answerable = strcmp(name, "message") == 0 ||
                       (strcmp(name, "iq") == 0 &&
                        (strcmp(type, "get") == 0 || strcmp(type, "set") == 0));
@@ -164,6 +175,21 @@ static void changed(void *ud, int rc)
     change_free(ch);
 }
 
+/* Blocking refuses the pending subscription requests of whoever is now
+ * blocked (as Prosody does): they get unsubscribed, and the request is
+ * never shown again. */
+static void refuse_blocked_requests(struct contacts *c)
+{
+    size_t n = 0;
+    void **items = canto_hashmap_values(&c->items, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct roster_item *it = items[i];
+        if (it->pending_in && contacts_blocks_bare(c, it->jid))
+            roster_refuse_request(c, it->jid);
+    }
+    free(items);
+}
+
 /* Presence consequences of a block or unblock of jid (section 3.3). */
 static void presence_after(struct contacts *c, const char *jid, bool block)
 {
@@ -230,6 +256,7 @@ static void blocklist_set(struct canto_module_inst *mi, struct canto_stanza *iq,
             presence_after(c, ch->jids[i], true);
             contacts_block(c, ch->jids[i]);
         }
+        refuse_blocked_requests(c);
         contacts_save_blocked(c, (const char *const *)ch->jids, ch->n, changed, ch);
     } else if (ch->n == 0) {
         /* Unblock everything (section 3.6). */

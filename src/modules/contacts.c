@@ -198,6 +198,18 @@ bool contacts_blocks(const struct contacts *c, const struct canto_jid *jid)
     return false;
 }
 
+bool contacts_blocks_bare(const struct contacts *c, const char *bare)
+{
+    if (c->blocked.count == 0)
+        return false;
+    struct canto_jid j;
+    if (canto_jid_parse_str(&j, bare) != CANTO_OK)
+        return true;
+    bool hit = contacts_blocks(c, &j);
+    canto_jid_free(&j);
+    return hit;
+}
+
 void contacts_block(struct contacts *c, const char *jid)
 {
     if (!contacts_blocks_str(c, jid)) {

@@ -106,6 +106,8 @@ bool roster_item_empty(const struct roster_item *it);
  * contacts_blocks: does any entry match jid (XEP-0191 rules). */
 bool contacts_blocks(const struct contacts *c, const struct canto_jid *jid);
 bool contacts_blocks_str(const struct contacts *c, const char *jid);
+/* Does any entry match the contact bare (a roster item's JID)? */
+bool contacts_blocks_bare(const struct contacts *c, const char *bare);
 void contacts_block(struct contacts *c, const char *jid);
 void contacts_unblock(struct contacts *c, const char *jid);
 /* Write the block list's changes: jids (n of them) added or removed (as

@@ -56,18 +56,6 @@ static void route_copy(struct canto_server *srv, const struct canto_stanza *st, 
     canto_route(srv, copy);
 }
 
-static bool blocks_contact(const struct contacts *c, const char *bare)
-{
-    if (c->blocked.count == 0)
-        return false;
-    struct canto_jid j;
-    if (canto_jid_parse_str(&j, bare) != CANTO_OK)
-        return true;
-    bool hit = contacts_blocks(c, &j);
-    canto_jid_free(&j);
-    return hit;
-}
-
 void presence_to_contacts(struct canto_session *s, struct canto_stanza *st)
 {
     struct contacts *c = contacts_find(s->host, s->jid.bare, CONTACTS_ALL);
@@ -77,7 +65,7 @@ void presence_to_contacts(struct canto_session *s, struct canto_stanza *st)
     void **items = canto_hashmap_values(&c->items, &n);
     for (size_t i = 0; i < n; i++) {
         struct roster_item *it = items[i];
-        if (sub_from(it->sub) && !blocks_contact(c, it->jid))
+        if (sub_from(it->sub) && !contacts_blocks_bare(c, it->jid))
             route_copy(s->server, st, NULL, it->jid);
     }
     free(items);
@@ -95,14 +83,16 @@ static void initial_presence(struct canto_session *s)
     for (size_t i = 0; i < n; i++) {
         struct roster_item *it = items[i];
         bool probing = !s->invisible || s->invisible_probe;
-        if (probing && sub_to(it->sub) && !blocks_contact(c, it->jid)) {
+        if (probing && sub_to(it->sub) && !contacts_blocks_bare(c, it->jid)) {
             struct canto_stanza *probe = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
             canto_xml_set_attr(probe, probe->root, "type", "probe");
             canto_xml_set_attr(probe, probe->root, "from", s->jid.full);
             canto_xml_set_attr(probe, probe->root, "to", it->jid);
             canto_route(s->server, probe);
         }
-        if (it->pending_in) {
+        /* A blocked contact's request is not shown (blocking refuses it;
+         * one stored before that rule stays hidden until answered). */
+        if (it->pending_in && !contacts_blocks_bare(c, it->jid)) {
             struct canto_stanza *req = canto_stanza_new_root("presence", CANTO_NS_CLIENT);
             canto_xml_set_attr(req, req->root, "type", "subscribe");
             canto_xml_set_attr(req, req->root, "from", it->jid);

@@ -222,7 +222,10 @@ static void roster_set(struct canto_module_inst *mi, struct canto_stanza *iq, st
     const char *sub = canto_xml_attr(item, "subscription");
     struct roster_item *it = contacts_item(c, jid.bare);
     if (sub && strcmp(sub, "remove") == 0) {
-        if (!it || !it->listed) {
+        /* An unlisted item is a pending request: removing the requester
+         * refuses it (roster_remove_item sends unsubscribed), which is how
+         * a client that shows requests outside the roster clears one. */
+        if (!it || (!it->listed && !it->pending_in)) {
             canto_route_error(srv, iq, CANTO_COND_ITEM_NOT_FOUND, NULL);
         } else {
             roster_remove_item(c, it);

@@ -18,6 +18,11 @@ void roster_push(struct contacts *c, const char *jid);
  * caller saves and pushes. */
 void roster_remove_item(struct contacts *c, struct roster_item *it);
 
+/* The user refuses jid's pending subscription request (RFC 6121 3.2): the
+ * request is forgotten (saved) and the contact gets unsubscribed. Nothing
+ * if there is none. */
+void roster_refuse_request(struct contacts *c, const char *jid);
+
 /* presence.c */
 /* Every available resource of the account bare (visible to contacts) sends
  * its current presence to to. */

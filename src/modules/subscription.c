@@ -82,6 +82,18 @@ void roster_remove_item(struct contacts *c, struct roster_item *it)
     free(jid);
 }
 
+void roster_refuse_request(struct contacts *c, const char *jid)
+{
+    struct roster_item *it = contacts_item(c, jid);
+    if (!it || !it->pending_in)
+        return;
+    char *copy = canto_xstrdup(jid); /* jid may be it->jid, freed by commit */
+    it->pending_in = false;
+    commit(c, it, false); /* a request alone is not in the roster a client sees */
+    send_sub(c->host->server, "unsubscribed", c->bare, copy, NULL);
+    free(copy);
+}
+
 /* --- outbound --------------------------------------------------------------- */
 
 struct outbound {

@@ -13,14 +13,19 @@ Checks that something did not arrive use settle(sender, target): the
 sender, then the target, pings the server (a ping is a barrier in Canto).
 """
 
+import os
+import sqlite3
 import uuid
 
 import harness
 from clients import (IqError, NS_BLOCKING, NS_BLOCKING_ERRORS, NS_STANZAS,
                      block, block_push_of, blocklist_get, clear_boxes,
-                     close_all, error_condition, iq_error, login_im,
-                     presences_from, ptype, settle, subscribe_and_approve,
-                     unblock, wait_presence, xml_of)
+                     close_all, error_condition, from_account, iq_error,
+                     login_im, presences_from, ptype, settle,
+                     subscribe_and_approve, unblock, wait_presence, wait_push,
+                     xml_of)
+
+NONE = ("none", None)       # RFC 6121 2.1.2.5: an absent subscription means none
 
 
 def _uid():
@@ -33,6 +38,11 @@ def _describe(stanzas):
 
 def _available_from(client, who):
     return presences_from(client, who, "available")
+
+
+def _requests_from(client, bare):
+    return [p for p in client.presence_box.matching()
+            if ptype(p) == "subscribe" and from_account(p, bare)]
 
 
 def _bodies(client):
@@ -298,6 +308,77 @@ async def test_empty_block_is_bad_request(server):
         assert a1.block_pushes.matching() == [], _describe(a1.block_pushes.matching())
     finally:
         await a1.close()
+
+
+async def test_blocking_a_requester_refuses_the_request(server):
+    """Blocking someone whose subscription request is pending refuses it,
+    as Prosody does: the requester gets unsubscribed (his roster says his
+    request is over), and the request is never shown again, not at the next
+    login and not after unblocking."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a1 = await login_im(server, alice, "desk", blocklist=True)
+    b1 = await login_im(server, bob, "work")
+    a2 = a3 = None
+    try:
+        b1.send_presence(pto=alice.jid, ptype="subscribe")
+        await wait_presence(a1, bob.jid, "subscribe")
+        await block(a1, bob.jid)
+        await wait_presence(b1, alice.jid, "unsubscribed")
+        await wait_push(b1, alice.jid, subscription=NONE, ask=None)
+        await a1.close()
+        a2 = await login_im(server, alice, "phone")    # ends with a ping barrier
+        assert _requests_from(a2, bob.jid) == [], _describe(_requests_from(a2, bob.jid))
+        await unblock(a2, bob.jid)
+        await a2.close()
+        a3 = await login_im(server, alice, "tablet")
+        assert _requests_from(a3, bob.jid) == [], _describe(_requests_from(a3, bob.jid))
+    finally:
+        await close_all(a1, b1, a2, a3)
+
+
+# Roster items as Canto stores them (src/modules/contacts.c): a request
+# pending in (not in the roster proper), and one asked for (in the roster).
+PENDING_IN = ("<item xmlns='jabber:iq:roster' jid='{jid}' subscription='none' "
+              "pending='true' listed='false'/>")
+ASKED = ("<item xmlns='jabber:iq:roster' jid='{jid}' subscription='none' "
+         "ask='subscribe' listed='true'/>")
+
+
+async def test_a_stored_request_from_a_blocked_contact_can_be_refused():
+    """A database written before blocking refused pending requests may hold
+    a request from someone already blocked. It is not shown at login (the
+    block check that probes get), and Alice's refusal is not swallowed by
+    the block filter: Bob gets unsubscribed, and the request is gone for
+    good (not shown even after unblocking)."""
+    with harness.Server() as server:
+        alice, bob = server.account("alice"), server.account("bob")
+        server.stop()
+        db = sqlite3.connect(os.path.join(server.dir, "data", "canto.db"))
+        with db:
+            db.executemany(
+                "INSERT INTO kv (owner_kind, host, owner, store, key, value) "
+                "VALUES (0, ?, ?, ?, ?, ?)",
+                [(server.host, alice.user, "roster", bob.jid,
+                  PENDING_IN.format(jid=bob.jid).encode()),
+                 (server.host, bob.user, "roster", alice.jid,
+                  ASKED.format(jid=alice.jid).encode()),
+                 (server.host, alice.user, "blocklist", bob.jid, b"")])
+        db.close()
+        server.start()
+        a1 = await login_im(server, alice, "desk")     # ends with a ping barrier
+        b1 = await login_im(server, bob, "work")
+        a2 = None
+        try:
+            assert _requests_from(a1, bob.jid) == [], _describe(_requests_from(a1, bob.jid))
+            a1.send_presence(pto=bob.jid, ptype="unsubscribed")
+            await wait_presence(b1, alice.jid, "unsubscribed")
+            await wait_push(b1, alice.jid, subscription=NONE, ask=None)
+            await unblock(a1, bob.jid)
+            await a1.close()
+            a2 = await login_im(server, alice, "phone")
+            assert _requests_from(a2, bob.jid) == [], _describe(_requests_from(a2, bob.jid))
+        finally:
+            await close_all(a1, b1, a2)
 
 
 async def test_block_list_survives_restart():

@@ -297,6 +297,32 @@ async def test_removing_a_contact_ends_both_subscriptions(server):
         await close_all(a1, b1)
 
 
+async def test_removing_an_unlisted_requester_refuses_the_request(server):
+    """A request Alice never answered is not in her roster (RFC 6121 3.1.3),
+    but a client that shows requests apart lets her dismiss one by removing
+    the requester: that is a refusal (Bob gets unsubscribed, his roster says
+    his request is over), not item-not-found, and the request is not shown
+    again at her next login."""
+    alice, bob = server.account("alice"), server.account("bob")
+    a1 = await login_im(server, alice, "desk")
+    b1 = await login_im(server, bob, "work")
+    a2 = None
+    try:
+        b1.send_presence(pto=alice.jid, ptype="subscribe")
+        await wait_presence(a1, bob.jid, "subscribe")
+        await wait_push(b1, alice.jid, subscription=NONE, ask="subscribe")
+        res = await roster_remove(a1, bob.jid)
+        assert res["type"] == "result", xml_of(res)
+        await wait_presence(b1, alice.jid, "unsubscribed")
+        await wait_push(b1, alice.jid, subscription=NONE, ask=None)
+        await a1.close()
+        a2 = await login_im(server, alice, "phone")   # ends with a ping barrier
+        assert _requests_from(a2, bob.jid) == [], _describe(_requests_from(a2, bob.jid))
+        assert bob.jid not in a2.initial_roster.items, a2.initial_roster.items
+    finally:
+        await close_all(a1, b1, a2)
+
+
 async def test_preapproved_request_is_answered_by_the_server(server):
     """RFC 6121 3.4: Carol approves Alice before Alice asks; when Alice asks,
     the server says yes for Carol, who is not asked."""
