@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canto/account_state.h"
 #include "canto/log.h"
 #include "canto/module.h"
 #include "canto/router.h"
@@ -239,9 +240,12 @@ static void account_created(void *ud, int rc)
     struct reg_job *j = ud;
     struct canto_session *s = j->session;
     const char *host = j->mi->host->name;
-    if (rc == CANTO_OK)
+    if (rc == CANTO_OK) {
         canto_info("%s: registered %s@%s in-band", j->addr, j->local, host);
-    else
+        /* A stanza may have found the name missing a moment ago: from now
+         * on it exists, without waiting for that memory to expire. */
+        canto_account_seen(j->mi->host, j->local);
+    } else
         registration_failed(j);
     if (rc != CANTO_OK && rc != CANTO_CONFLICT)
         canto_warn("%s: cannot create %s@%s: %s", j->addr, j->local, host, canto_rc_str(rc));

@@ -20,9 +20,9 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from clients import (IqError, client_for, close_all, login,  # noqa: E402
-                     login_fails, login_im, send_iq, subscribe_and_approve,
-                     wait_presence, wait_push, xml_of)
+from clients import (IqError, bodies, client_for, close_all, login,  # noqa: E402
+                     login_fails, login_im, send_iq, settle, subscribe_and_approve,
+                     wait_presence, wait_push, watch_im, xml_of)
 from rawxmpp import (NS_CLIENT, NS_STANZAS, Client, StanzaError, q,  # noqa: E402
                      tostring)
 from rawxmpp import login as raw_login  # noqa: E402
@@ -165,6 +165,36 @@ async def test_new_client_registers_then_logs_in(server):
     # A later login with the new password, as any client would.
     c = await login(server, account(server, name, password))
     await c.close()
+
+
+async def test_a_name_found_missing_then_registered_gets_messages(server):
+    """A message to a name that does not exist bounces (RFC 6121 8.5.1),
+    and the server remembers the name is missing for a while; once the
+    name is registered in-band, messages to it are stored for it at once,
+    not bounced for as long as the server's memory lasts."""
+    alice = server.account()
+    name, password = new_name(), "a good long password"
+    a = await login_im(server, alice)
+    try:
+        a.send_message(mto=f"{name}@{server.host}", mbody="too early", mtype="chat")
+        err = await a.message_box.wait()
+        assert err["type"] == "error", xml_of(err)
+        c = await preauth(server)
+        res = await raw_register(c, name, password)
+        assert res.get("type") == "result", tostring(res)
+        await c.close()
+        a.send_message(mto=f"{name}@{server.host}", mbody="welcome", mtype="chat")
+        await settle(a, a)
+        assert not a.message_box.items, [xml_of(m) for m in a.message_box.items]
+    finally:
+        await a.close()
+    new = watch_im(await login(server, account(server, name, password), presence=False))
+    try:
+        new.send_presence()
+        msg = await new.message_box.wait()
+        assert bodies(msg) == {None: "welcome"}, xml_of(msg)
+    finally:
+        await new.close()
 
 
 async def test_feature_and_form_on_the_wire(server):
