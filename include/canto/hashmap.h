@@ -16,7 +16,6 @@ struct canto_hashmap {
     struct canto_hashmap_entry **buckets;
     size_t nbuckets; /* 0 or a power of two */
     size_t count;
-    unsigned char key[16]; /* SipHash key, drawn with the first bucket */
 };
 
 void canto_hashmap_init(struct canto_hashmap *m);

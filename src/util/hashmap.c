@@ -7,8 +7,9 @@
  * SipHash (libsodium's crypto_shorthash) with a random key per table: a
  * peer that cannot learn the key cannot aim many keys at one bucket (hash
  * flooding), as it could with an unkeyed hash such as FNV-1a. The key is
- * drawn when the table first allocates buckets, so an empty table costs
- * nothing.
+ * drawn when the table first allocates buckets and lives right after the
+ * bucket array, so an empty table (most accounts' block lists) costs no
+ * more than before.
  */
 #include "canto/hashmap.h"
 
@@ -24,10 +25,17 @@ struct canto_hashmap_entry {
     void *value;
 };
 
+/* The table's SipHash key: the crypto_shorthash_KEYBYTES after its
+ * buckets (only once it has buckets). */
+static unsigned char *table_key(const struct canto_hashmap *m)
+{
+    return (unsigned char *)(m->buckets + m->nbuckets);
+}
+
 static uint32_t hash_str(const struct canto_hashmap *m, const char *s)
 {
     unsigned char out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, (const unsigned char *)s, strlen(s), m->key);
+    crypto_shorthash(out, (const unsigned char *)s, strlen(s), table_key(m));
     uint32_t h;
     memcpy(&h, out, sizeof(h));
     return h;
@@ -40,16 +48,16 @@ void canto_hashmap_init(struct canto_hashmap *m)
     m->count = 0;
 }
 
-/* A fresh secret key for the table (before its first entry). sodium_init
- * is idempotent and thread-safe; it fails only if the system has no source
- * of randomness, where nothing secure can run. */
-static void choose_key(struct canto_hashmap *m)
+/* A fresh secret key into key (a table's first buckets). sodium_init is
+ * idempotent and thread-safe; it fails only if the system has no source of
+ * randomness, where nothing secure can run. */
+static void choose_key(unsigned char *key)
 {
     if (sodium_init() < 0) {
         fprintf(stderr, "canto: libsodium cannot start: no source of randomness\n");
         abort();
     }
-    randombytes_buf(m->key, sizeof(m->key));
+    randombytes_buf(key, crypto_shorthash_KEYBYTES);
 }
 
 void canto_hashmap_free(struct canto_hashmap *m)
@@ -87,10 +95,12 @@ void *canto_hashmap_get(const struct canto_hashmap *m, const char *key)
 
 static void grow(struct canto_hashmap *m)
 {
-    if (!m->nbuckets)
-        choose_key(m);
     size_t n = m->nbuckets ? m->nbuckets * 2 : 16;
-    struct canto_hashmap_entry **b = canto_xcalloc(n, sizeof(*b));
+    struct canto_hashmap_entry **b = canto_xcalloc(1, n * sizeof(*b) + crypto_shorthash_KEYBYTES);
+    if (m->nbuckets)
+        memcpy(b + n, table_key(m), crypto_shorthash_KEYBYTES);
+    else
+        choose_key((unsigned char *)(b + n));
     for (size_t i = 0; i < m->nbuckets; i++) {
         struct canto_hashmap_entry *e = m->buckets[i];
         while (e) {
